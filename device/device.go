@@ -1,0 +1,431 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Sink receives the device's live tracks: it is the viewer side (implemented by package rtc).
+// Its methods are called with the device's lock held, in the order of the changes, and must
+// not call back into the Device.
+type Sink interface {
+	// AddTrack adds a newly live track to every viewer (addTrack on each connection, on the
+	// transceiver the kind had, and a renegotiation).
+	AddTrack(t *Track)
+	// RemoveTracks is removeStream for the given tracks: removeTrack on every sender of any of
+	// them, as one change (one negotiation per viewer). When it returns no viewer's sender is
+	// sending them any more; the negotiations may still be under way.
+	RemoveTracks(ts []*Track)
+}
+
+// KindStatus is a kind's privacy with what the hardware is doing now.
+type KindStatus struct {
+	KindState
+	// Live is true while the kind's source is open and its track is live.
+	Live bool `json:"live"`
+	// Error says why a kind that is not private is not live (a vanished camera).
+	Error string `json:"error,omitempty"`
+}
+
+// Status is the device's privacy state with what its sources are doing.
+type Status struct {
+	Video KindStatus `json:"video"`
+	Audio KindStatus `json:"audio"`
+	Seq   uint64     `json:"seq"`
+}
+
+// Kind returns the status of one kind.
+func (s Status) Kind(k Kind) KindStatus {
+	if k == KindAudio {
+		return s.Audio
+	}
+	return s.Video
+}
+
+// Config configures a Device.
+type Config struct {
+	Store  *Store
+	Policy Policy
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RetryMin and RetryMax bound the backoff between attempts to reopen a failed source
+	// while its kind is not private. Zero means 1 s and 30 s.
+	RetryMin, RetryMax time.Duration
+}
+
+// Device is the camera: its sources, the current track of each kind (the camera-and-microphone
+// MediaStream), and the privacy state machine that decides which kinds are live.
+type Device struct {
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	sources  map[Kind]*Source
+	failures chan kindErr
+	ready    chan struct{}
+
+	mu       sync.Mutex // serialises changes; held through a whole cut or lift
+	state    State
+	tracks   map[Kind]*Track
+	errs     map[Kind]string
+	retry    map[Kind]time.Duration
+	sinks    []Sink
+	watchers []func(Status)
+}
+
+type kindErr struct {
+	kind Kind
+	err  error
+}
+
+// New returns a device over the given drivers (at most one per kind). It opens nothing: Run
+// loads the privacy state and then opens the sources of the kinds that are not private.
+func New(cfg Config, drivers ...Driver) (*Device, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("device: no state store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = 30 * time.Second
+	}
+	for _, k := range cfg.Policy.ButtonKinds {
+		if !k.Valid() {
+			return nil, fmt.Errorf("device: button kind %q: %w", k, ErrInvalidChange)
+		}
+	}
+	d := &Device{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		sources:  make(map[Kind]*Source),
+		failures: make(chan kindErr, len(Kinds)),
+		ready:    make(chan struct{}),
+		tracks:   make(map[Kind]*Track),
+		errs:     make(map[Kind]string),
+		retry:    make(map[Kind]time.Duration),
+	}
+	for _, drv := range drivers {
+		k := drv.Kind()
+		if !k.Valid() {
+			return nil, fmt.Errorf("device: driver of unknown kind %q", k)
+		}
+		if d.sources[k] != nil {
+			return nil, fmt.Errorf("device: two %s drivers", k)
+		}
+		s := NewSource(drv, cfg.Logger)
+		s.setErrorHandler(func(err error) {
+			select { // never blocks the reader; one pending failure per kind is enough
+			case d.failures <- kindErr{k, err}:
+			default:
+			}
+		})
+		d.sources[k] = s
+	}
+	return d, nil
+}
+
+// Source returns the source of a kind, or nil.
+func (d *Device) Source(k Kind) *Source { return d.sources[k] }
+
+// AddSink registers a viewer side; it is given the tracks live now.
+func (d *Device) AddSink(s Sink) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sinks = append(d.sinks, s)
+	for _, k := range Kinds {
+		if t := d.tracks[k]; t != nil {
+			s.AddTrack(t)
+		}
+	}
+}
+
+// Watch registers f, called with the new status after every change, in order, with the
+// device's lock held: f must hand the status off and return.
+func (d *Device) Watch(f func(Status)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.watchers = append(d.watchers, f)
+}
+
+// Ready is closed once Run has loaded the state and opened the sources.
+func (d *Device) Ready() <-chan struct{} { return d.ready }
+
+// Status returns the current status.
+func (d *Device) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.statusLocked()
+}
+
+// Track returns the live track of a kind, or nil when the kind is private or failed.
+func (d *Device) Track(k Kind) *Track {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tracks[k]
+}
+
+func (d *Device) statusLocked() Status {
+	st := Status{Seq: d.state.Seq}
+	for _, k := range Kinds {
+		ks := KindStatus{KindState: d.state.Kind(k), Live: d.tracks[k] != nil, Error: d.errs[k]}
+		if k == KindAudio {
+			st.Audio = ks
+		} else {
+			st.Video = ks
+		}
+	}
+	return st
+}
+
+// Run loads the privacy state (an unreadable state is private), opens the sources of the kinds
+// that are not private, and then reopens failed sources with backoff until ctx ends; it then
+// stops every track and returns nil.
+func (d *Device) Run(ctx context.Context) error {
+	d.boot()
+	close(d.ready)
+	timers := make(map[Kind]*time.Timer)
+	retryC := make(chan Kind, len(Kinds))
+	defer func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+		d.shutdown()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case f := <-d.failures:
+			if delay, ok := d.sourceFailed(f); ok {
+				k := f.kind
+				if t := timers[k]; t != nil {
+					t.Stop()
+				}
+				timers[k] = time.AfterFunc(delay, func() { retryC <- k })
+			}
+		case k := <-retryC:
+			delete(timers, k)
+			if delay, ok := d.reopen(k); ok {
+				timers[k] = time.AfterFunc(delay, func() { retryC <- k })
+			}
+		}
+	}
+}
+
+func (d *Device) boot() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, err := d.cfg.Store.Load()
+	if err != nil {
+		// Fail closed: a state we cannot read may have been private.
+		now := d.now()
+		st.Video = KindState{Private: true, By: ByBoot, Since: now}
+		st.Audio = KindState{Private: true, By: ByBoot, Since: now}
+		d.log.Error("privacy state unreadable: starting private", "err", err)
+	}
+	d.state = st
+	for _, k := range Kinds {
+		if !st.Kind(k).Private {
+			d.openLocked(k)
+		}
+	}
+	d.log.Info("privacy state loaded", "video_private", st.Video.Private, "audio_private", st.Audio.Private, "seq", st.Seq)
+	d.notifyLocked()
+}
+
+// openLocked opens a kind's source and gives its track to the sinks.
+func (d *Device) openLocked(k Kind) error {
+	src := d.sources[k]
+	if src == nil {
+		return nil
+	}
+	t, err := src.NewTrack()
+	if err != nil {
+		d.errs[k] = err.Error()
+		d.log.Error("source failed to open", "kind", k, "err", err)
+		select {
+		case d.failures <- kindErr{k, err}:
+		default:
+		}
+		return err
+	}
+	delete(d.errs, k)
+	d.tracks[k] = t
+	for _, s := range d.sinks {
+		s.AddTrack(t)
+	}
+	return nil
+}
+
+// SetPrivacy applies a change and returns the new status. Kinds becoming private are cut
+// first (no frame reaches a viewer once the gate closes), then the state is persisted, then
+// their tracks are removed from every viewer and stopped, which closes the sources. Kinds
+// becoming public are persisted first, then opened and added to every viewer. A refused change
+// (ErrButtonWins, ErrInvalidChange) changes nothing. A failure to persist keeps new privacy
+// (fail closed) but lifts nothing, and is returned.
+func (d *Device) SetPrivacy(ctx context.Context, c Change) (Status, error) {
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.applyLocked(c)
+}
+
+// PressButton toggles the button's kinds: when any of them is live they all become private,
+// otherwise they are all lifted. at is the edge's time after debounce.
+func (d *Device) PressButton(ctx context.Context, at time.Time) (Status, error) {
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.applyLocked(d.cfg.Policy.press(d.state, at))
+}
+
+func (d *Device) applyLocked(c Change) (Status, error) {
+	now := d.now()
+	if c.At.IsZero() {
+		c.At = now
+	}
+	nxt, err := d.cfg.Policy.next(d.state, c, now)
+	if err != nil {
+		return d.statusLocked(), err
+	}
+	var cut []*Track
+	for _, k := range Kinds {
+		if nxt.Kind(k).Private && !d.state.Kind(k).Private {
+			if t := d.tracks[k]; t != nil {
+				t.cut() // first: nothing more is written
+				cut = append(cut, t)
+			}
+		}
+	}
+	var saveErr error
+	if nxt.Seq != d.state.Seq {
+		if err := d.cfg.Store.Save(nxt); err != nil {
+			saveErr = fmt.Errorf("device: privacy not persisted: %w", err)
+			// Fail closed: keep what became private, lift nothing.
+			for _, k := range Kinds {
+				if !nxt.Kind(k).Private && d.state.Kind(k).Private {
+					nxt.set(k, d.state.Kind(k))
+				}
+			}
+		}
+	}
+	prev := d.state
+	d.state = nxt
+	if len(cut) > 0 {
+		for _, s := range d.sinks {
+			s.RemoveTracks(cut)
+		}
+		for _, t := range cut {
+			t.Stop()
+			delete(d.tracks, t.Kind())
+		}
+	}
+	for _, k := range Kinds {
+		if !nxt.Kind(k).Private {
+			delete(d.errs, k) // a private kind reports no error
+		}
+		if prev.Kind(k).Private && !nxt.Kind(k).Private && d.tracks[k] == nil {
+			d.retry[k] = 0
+			d.openLocked(k)
+		}
+	}
+	if nxt.Seq != prev.Seq {
+		d.log.Info("privacy changed", "by", c.By, "video_private", nxt.Video.Private,
+			"audio_private", nxt.Audio.Private, "seq", nxt.Seq, "took", d.now().Sub(c.At))
+		d.notifyLocked()
+	}
+	return d.statusLocked(), saveErr
+}
+
+// sourceFailed handles a source that failed; it returns the delay before a reopen.
+func (d *Device) sourceFailed(f kindErr) (time.Duration, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t := d.tracks[f.kind]; t != nil && t.ReadyState() == ReadyStateEnded {
+		for _, s := range d.sinks {
+			s.RemoveTracks([]*Track{t})
+		}
+		delete(d.tracks, f.kind)
+	}
+	if d.tracks[f.kind] != nil || d.state.Kind(f.kind).Private {
+		return 0, false
+	}
+	d.errs[f.kind] = f.err.Error()
+	d.log.Error("source failed", "kind", f.kind, "err", f.err)
+	d.notifyLocked()
+	delay := d.retry[f.kind]
+	switch {
+	case delay == 0:
+		delay = d.cfg.RetryMin
+	case delay*2 > d.cfg.RetryMax:
+		delay = d.cfg.RetryMax
+	default:
+		delay *= 2
+	}
+	d.retry[f.kind] = delay
+	return delay, true
+}
+
+// reopen tries a failed source again; it returns the delay before the next try.
+func (d *Device) reopen(k Kind) (time.Duration, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tracks[k] != nil || d.state.Kind(k).Private {
+		return 0, false
+	}
+	if err := d.openLocked(k); err != nil {
+		return 0, false // openLocked queued a failure, which schedules the next try
+	}
+	d.log.Info("source reopened", "kind", k)
+	d.notifyLocked()
+	return 0, false
+}
+
+func (d *Device) notifyLocked() {
+	st := d.statusLocked()
+	for _, f := range d.watchers {
+		f(st)
+	}
+}
+
+// shutdown stops every track, closing the sources.
+func (d *Device) shutdown() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ts []*Track
+	for _, k := range Kinds {
+		if t := d.tracks[k]; t != nil {
+			t.cut()
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) > 0 {
+		for _, s := range d.sinks {
+			s.RemoveTracks(ts)
+		}
+	}
+	for _, t := range ts {
+		t.Stop()
+		delete(d.tracks, t.Kind())
+	}
+}

@@ -1,0 +1,116 @@
+package device
+
+import "sync"
+
+// ReadyState is MediaStreamTrack.readyState.
+type ReadyState string
+
+// The two ready states of a track.
+const (
+	ReadyStateLive  ReadyState = "live"
+	ReadyStateEnded ReadyState = "ended"
+)
+
+// Track is a MediaStreamTrack: one consumer's handle on a Source. A track delivers the
+// source's frames to its sink until it is cut or stopped.
+type Track struct {
+	id  string
+	src *Source
+
+	mu      sync.Mutex // held while a frame is handed to the sink, so cut and Stop wait for it
+	ended   bool
+	gated   bool // cut: no frame is delivered any more, though the track may still be live
+	sink    func(Frame)
+	onEnded []func()
+}
+
+// ID is the track's unique id.
+func (t *Track) ID() string { return t.id }
+
+// Kind is the track's kind of media.
+func (t *Track) Kind() Kind { return t.src.Kind() }
+
+// Codec is the encoded format of the track's frames.
+func (t *Track) Codec() Codec { return t.src.Codec() }
+
+// ReadyState is "live" until the track is stopped or its source fails, then "ended".
+func (t *Track) ReadyState() ReadyState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended {
+		return ReadyStateEnded
+	}
+	return ReadyStateLive
+}
+
+// SetSink sets the function each frame is handed to, on the source's goroutine. The sink must
+// not block for long, must not keep Frame.Data after it returns, and must not call Stop. A
+// track has one sink; setting another replaces it.
+func (t *Track) SetSink(f func(Frame)) {
+	t.mu.Lock()
+	t.sink = f
+	t.mu.Unlock()
+}
+
+// OnEnded adds a listener run once when the track ends (Stop, or its source failed). A
+// listener added to an ended track never runs. Listeners run on the goroutine that ended the
+// track and must not block.
+func (t *Track) OnEnded(f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.ended {
+		t.onEnded = append(t.onEnded, f)
+	}
+}
+
+// RequestKeyframe asks the source for a keyframe (a viewer's PLI or FIR). Requests from many
+// viewers before the next frame become one keyframe.
+func (t *Track) RequestKeyframe() {
+	if t.ReadyState() == ReadyStateLive {
+		t.src.requestKeyframe()
+	}
+}
+
+// Stop is MediaStreamTrack.stop(): readyState is "ended" when it returns, no frame is
+// delivered after it returns, the ended listeners have run (once), and the source has been
+// closed if this was its last track. Stop is idempotent.
+func (t *Track) Stop() {
+	if t.end() {
+		t.src.release(t)
+	}
+}
+
+// end marks the track ended and runs the listeners; it reports whether this call ended it.
+func (t *Track) end() bool {
+	t.mu.Lock()
+	if t.ended {
+		t.mu.Unlock()
+		return false
+	}
+	t.ended = true
+	listeners := t.onEnded
+	t.onEnded = nil
+	t.mu.Unlock()
+	for _, f := range listeners {
+		f()
+	}
+	return true
+}
+
+// cut closes the gate: once it returns no frame reaches the sink any more, including one
+// being handed over while it was called.
+func (t *Track) cut() {
+	t.mu.Lock()
+	t.gated = true
+	t.mu.Unlock()
+}
+
+// deliver hands a frame to the sink unless the track is cut or ended.
+func (t *Track) deliver(f Frame) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended || t.gated || t.sink == nil {
+		return
+	}
+	t.sink(f)
+}
