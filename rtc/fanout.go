@@ -1,0 +1,191 @@
+package rtc
+
+import (
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lenscap/lenscap/device"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// streamID is the id of the camera-and-microphone MediaStream every viewer receives: both
+// kinds are in one stream, so a viewer sees removetrack/addtrack on it.
+const streamID = "lenscap"
+
+// fanout is one kind's media for all viewers: a webrtc.TrackLocal bound to every viewer's
+// sender. Each frame is packetized once and written to every binding; a binding receives
+// nothing until a keyframe, so a viewer's first video frame is one it can decode.
+type fanout struct {
+	kind  device.Kind
+	codec webrtc.RTPCodecCapability
+	pion  webrtc.RTPCodecType
+	epoch time.Time // RTP timestamps count from here, so they carry the capture time
+	base  uint32    // the RTP timestamp at epoch
+
+	mu       sync.Mutex // guards the fields below; held while a frame is written
+	track    *device.Track
+	bindings []*binding
+	pk       packetizer
+}
+
+// binding is one viewer's sender bound to the fanout.
+type binding struct {
+	id      string
+	w       webrtc.TrackLocalWriter
+	hdr     rtp.Header // reused for every packet, so writing allocates nothing here
+	waitKey bool
+}
+
+func newFanout(kind device.Kind, c device.Codec, epoch time.Time) *fanout {
+	typ := webrtc.RTPCodecTypeVideo
+	if kind == device.KindAudio {
+		typ = webrtc.RTPCodecTypeAudio
+	}
+	return &fanout{
+		kind:  kind,
+		pion:  typ,
+		codec: capability(c),
+		epoch: epoch,
+		base:  rand.Uint32(),
+		pk:    packetizer{h264: strings.EqualFold(c.MimeType, webrtc.MimeTypeH264)},
+	}
+}
+
+func capability(c device.Codec) webrtc.RTPCodecCapability {
+	cap := webrtc.RTPCodecCapability{
+		MimeType:    c.MimeType,
+		ClockRate:   c.ClockRate,
+		Channels:    c.Channels,
+		SDPFmtpLine: c.SDPFmtpLine,
+	}
+	if strings.HasPrefix(strings.ToLower(c.MimeType), "video/") {
+		cap.RTCPFeedback = []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	}
+	return cap
+}
+
+// ID, StreamID, RID and Kind implement webrtc.TrackLocal.
+func (f *fanout) ID() string                  { return string(f.kind) }
+func (f *fanout) StreamID() string            { return streamID }
+func (f *fanout) RID() string                 { return "" }
+func (f *fanout) Kind() webrtc.RTPCodecType { return f.pion }
+
+// Bind implements webrtc.TrackLocal: a viewer's sender starts receiving, from a keyframe.
+func (f *fanout) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	var codec *webrtc.RTPCodecParameters
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, f.codec.MimeType) {
+			if codec == nil || c.SDPFmtpLine == f.codec.SDPFmtpLine {
+				codec = &c
+			}
+		}
+	}
+	if codec == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	b := &binding{
+		id:      ctx.ID(),
+		w:       ctx.WriteStream(),
+		waitKey: f.pion == webrtc.RTPCodecTypeVideo,
+		hdr: rtp.Header{
+			Version:        2,
+			PayloadType:    uint8(codec.PayloadType),
+			SSRC:           uint32(ctx.SSRC()),
+			SequenceNumber: uint16(rand.Uint32()),
+		},
+	}
+	f.mu.Lock()
+	f.bindings = append(f.bindings, b)
+	t := f.track
+	f.mu.Unlock()
+	if t != nil && b.waitKey {
+		t.RequestKeyframe()
+	}
+	return *codec, nil
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (f *fanout) Unbind(ctx webrtc.TrackLocalContext) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, b := range f.bindings {
+		if b.id == ctx.ID() {
+			f.bindings = append(f.bindings[:i:i], f.bindings[i+1:]...)
+			return nil
+		}
+	}
+	return webrtc.ErrUnbindFailed
+}
+
+// attach makes t the source of the fanout's frames.
+func (f *fanout) attach(t *device.Track) {
+	f.mu.Lock()
+	f.track = t
+	for _, b := range f.bindings {
+		b.waitKey = f.pion == webrtc.RTPCodecTypeVideo
+	}
+	f.mu.Unlock()
+	t.SetSink(func(fr device.Frame) { f.write(t, fr) })
+	if f.pion == webrtc.RTPCodecTypeVideo {
+		t.RequestKeyframe()
+	}
+}
+
+// detach stops writing t's frames; when it returns no frame of t is being written.
+func (f *fanout) detach(t *device.Track) {
+	f.mu.Lock()
+	if f.track == t {
+		f.track = nil
+	}
+	f.mu.Unlock()
+}
+
+// current returns the attached track, or nil.
+func (f *fanout) current() *device.Track {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.track
+}
+
+// timestamp is the RTP timestamp of a capture time.
+func (f *fanout) timestamp(at time.Time) uint32 {
+	return f.base + uint32(at.Sub(f.epoch).Nanoseconds()*int64(f.codec.ClockRate)/int64(time.Second))
+}
+
+// CaptureTime inverts timestamp, for a timestamp within 2^31 ticks of now.
+func (f *fanout) captureTime(ts uint32) time.Time {
+	ticks := int64(int32(ts - f.base))
+	return f.epoch.Add(time.Duration(ticks * int64(time.Second) / int64(f.codec.ClockRate)))
+}
+
+// write sends one frame to every binding: packetized once, written to each.
+func (f *fanout) write(t *device.Track, fr device.Frame) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.track != t || len(f.bindings) == 0 {
+		return
+	}
+	payloads := f.pk.packetize(fr.Data)
+	if len(payloads) == 0 {
+		return
+	}
+	ts := f.timestamp(fr.CaptureTime)
+	for _, b := range f.bindings {
+		if b.waitKey {
+			if !fr.Keyframe {
+				continue
+			}
+			b.waitKey = false
+		}
+		b.hdr.Timestamp = ts
+		for i, p := range payloads {
+			b.hdr.Marker = f.pion == webrtc.RTPCodecTypeVideo && i == len(payloads)-1 // end of frame
+			b.hdr.SequenceNumber++
+			// A write error is a viewer going away; its session notices and ends.
+			_, _ = b.w.WriteRTP(&b.hdr, p)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package rtc_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/device/devicetest"
+	"github.com/lenscap/lenscap/rtc"
+	"github.com/lenscap/lenscap/rtc/rtctest"
+)
+
+// rig is a device with fake drivers, served by an rtc.Server on a loopback HTTP server.
+type rig struct {
+	t            testing.TB
+	dev          *device.Device
+	srv          *rtc.Server
+	http         *httptest.Server
+	video, audio *devicetest.Driver
+	stop         func()
+}
+
+type rigOptions struct {
+	interval      time.Duration
+	answerTimeout time.Duration
+	stateDir      string
+}
+
+func newRig(t testing.TB, o rigOptions) *rig {
+	t.Helper()
+	if o.interval == 0 {
+		o.interval = 10 * time.Millisecond
+	}
+	if o.stateDir == "" {
+		o.stateDir = t.TempDir()
+	}
+	r := &rig{t: t}
+	r.video = devicetest.NewDriver(device.KindVideo, devicetest.Options{Interval: o.interval})
+	r.audio = devicetest.NewDriver(device.KindAudio, devicetest.Options{Interval: o.interval})
+	dev, err := device.New(device.Config{Store: device.NewStore(o.stateDir)}, r.video, r.audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.dev = dev
+	srv, err := rtc.NewServer(rtc.Config{
+		LoopbackOnly:  true,
+		AnswerTimeout: o.answerTimeout,
+		State:         func() any { return dev.Status() },
+	}, map[device.Kind]device.Codec{
+		device.KindVideo: r.video.Codec(),
+		device.KindAudio: r.audio.Codec(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = srv
+	dev.AddSink(srv)
+	dev.Watch(func(device.Status) { srv.StateChanged() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dev.Run(ctx) }()
+	<-dev.Ready()
+	r.http = httptest.NewServer(srv.Handler())
+	r.stop = func() {
+		r.http.CloseClientConnections()
+		srv.Close()
+		r.http.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("device.Run: %v", err)
+		}
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *rig) wsURL() string { return "ws" + strings.TrimPrefix(r.http.URL, "http") + "/ws" }
+
+func (r *rig) dial(ctx context.Context, o rtctest.Options) *rtctest.Viewer {
+	r.t.Helper()
+	v, err := rtctest.Dial(ctx, r.wsURL(), o)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { v.Close() })
+	return v
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// receiving waits until the viewer has received packets of kind after since.
+func receiving(v *rtctest.Viewer, kind string, since time.Time) func(*rtctest.Viewer) bool {
+	return func(v *rtctest.Viewer) bool {
+		for _, p := range v.Packets() {
+			if p.Kind == kind && p.Arrival.After(since) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// offerWith waits for an offer, after the n-th, whose m-section directions are dirs.
+func offerWith(n int, dirs ...string) func(*rtctest.Viewer) bool {
+	return func(v *rtctest.Viewer) bool {
+		offers := v.Offers()
+		for _, o := range offers[min(n, len(offers)):] {
+			if strings.Join(o.Directions, ",") == strings.Join(dirs, ",") {
+				return true
+			}
+		}
+		return false
+	}
+}

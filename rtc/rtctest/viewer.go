@@ -1,0 +1,318 @@
+// Package rtctest has test support for package rtc: a real pion viewer that signals over the
+// device's WebSocket, answers every offer, and records every RTP packet it receives.
+package rtctest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Packet is one RTP packet a viewer received.
+type Packet struct {
+	Kind      string // "video" or "audio"
+	Arrival   time.Time
+	Timestamp uint32
+	Seq       uint16
+	SSRC      uint32
+	// KeyStart is true for the first packet of an H.264 IDR (STAP-A with SPS, IDR, or the
+	// first FU-A fragment of an IDR).
+	KeyStart bool
+}
+
+// Offer is an offer the viewer received, as it saw it.
+type Offer struct {
+	SDP        string
+	MSections  int
+	Directions []string // a=sendonly etc. of each m-section, in order
+	Arrival    time.Time
+}
+
+// Options configure a viewer.
+type Options struct {
+	// Answer decides whether to answer the n-th offer (1-based); nil answers all.
+	Answer func(n int) bool
+	// Token is sent as ?token= on the WebSocket URL.
+	Token string
+}
+
+// Viewer is a pion peer that plays a browser on the device's WebSocket signalling.
+type Viewer struct {
+	pc   *webrtc.PeerConnection
+	ws   *websocket.Conn
+	opts Options
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	packets []Packet
+	offers  []Offer
+	states  []json.RawMessage
+	errs    []string
+	byes    int
+	ended   error
+	changed chan struct{} // closed and replaced whenever anything is recorded
+}
+
+// Dial connects a viewer to a device's /ws URL (ws://127.0.0.1:PORT/ws).
+func Dial(ctx context.Context, url string, opts Options) (*Viewer, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, err
+	}
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Token != "" {
+		url += "?token=" + opts.Token
+	}
+	ws, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("rtctest: dial %s: %w", url, err)
+	}
+	ws.SetReadLimit(1 << 20)
+	v := &Viewer{pc: pc, ws: ws, opts: opts, done: make(chan struct{}), changed: make(chan struct{})}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.wg.Add(1)
+		go v.readTrack(tr)
+	})
+	v.wg.Add(1)
+	go v.signal()
+	return v, nil
+}
+
+func (v *Viewer) record(f func()) {
+	v.mu.Lock()
+	f()
+	close(v.changed)
+	v.changed = make(chan struct{})
+	v.mu.Unlock()
+}
+
+func (v *Viewer) readTrack(tr *webrtc.TrackRemote) {
+	defer v.wg.Done()
+	kind := tr.Kind().String()
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		pk := Packet{Kind: kind, Arrival: time.Now(), Timestamp: p.Timestamp, Seq: p.SequenceNumber, SSRC: p.SSRC}
+		if kind == "video" {
+			pk.KeyStart = isKeyStart(p.Payload)
+		}
+		v.record(func() { v.packets = append(v.packets, pk) })
+	}
+}
+
+func isKeyStart(pl []byte) bool {
+	if len(pl) < 2 {
+		return false
+	}
+	switch t := pl[0] & 0x1f; t {
+	case 5:
+		return true
+	case 24: // STAP-A: the first aggregated unit
+		return len(pl) > 3 && (pl[3]&0x1f == 7 || pl[3]&0x1f == 5)
+	case 28: // FU-A start of an IDR
+		return pl[1]&0x80 != 0 && pl[1]&0x1f == 5
+	}
+	return false
+}
+
+type message struct {
+	Type      string                   `json:"type"`
+	SDP       string                   `json:"sdp,omitempty"`
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+	State     json.RawMessage          `json:"state,omitempty"`
+	Error     string                   `json:"error,omitempty"`
+}
+
+func (v *Viewer) signal() {
+	defer v.wg.Done()
+	ctx := context.Background()
+	var err error
+	defer func() { v.record(func() { v.ended = err }) }()
+	for {
+		var data []byte
+		_, data, err = v.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		var m message
+		if err = json.Unmarshal(data, &m); err != nil {
+			return
+		}
+		switch m.Type {
+		case "offer":
+			n := 0
+			v.record(func() {
+				v.offers = append(v.offers, parseOffer(m.SDP))
+				n = len(v.offers)
+			})
+			if v.opts.Answer != nil && !v.opts.Answer(n) {
+				continue
+			}
+			if err = v.answer(ctx, m.SDP); err != nil {
+				return
+			}
+		case "state":
+			v.record(func() { v.states = append(v.states, m.State) })
+		case "error":
+			v.record(func() { v.errs = append(v.errs, m.Error) })
+		case "bye":
+			v.record(func() { v.byes++ })
+		}
+	}
+}
+
+func parseOffer(sdp string) Offer {
+	o := Offer{SDP: sdp, Arrival: time.Now()}
+	for _, line := range strings.Split(sdp, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "m=") {
+			o.MSections++
+			o.Directions = append(o.Directions, "sendrecv")
+		}
+		for _, d := range []string{"sendrecv", "sendonly", "recvonly", "inactive"} {
+			if line == "a="+d && o.MSections > 0 {
+				o.Directions[o.MSections-1] = d
+			}
+		}
+	}
+	return o
+}
+
+func (v *Viewer) answer(ctx context.Context, sdp string) error {
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return err
+	}
+	a, err := v.pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	g := webrtc.GatheringCompletePromise(v.pc)
+	if err := v.pc.SetLocalDescription(a); err != nil {
+		return err
+	}
+	<-g
+	return v.Send(ctx, map[string]string{"type": "answer", "sdp": v.pc.LocalDescription().SDP})
+}
+
+// Send writes a raw message (any JSON value) to the device.
+func (v *Viewer) Send(ctx context.Context, m any) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return v.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// SendRaw writes bytes as one text message.
+func (v *Viewer) SendRaw(ctx context.Context, b []byte) error {
+	return v.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// PC is the viewer's peer connection.
+func (v *Viewer) PC() *webrtc.PeerConnection { return v.pc }
+
+// Packets returns a copy of the packets received so far.
+func (v *Viewer) Packets() []Packet {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]Packet(nil), v.packets...)
+}
+
+// Offers returns the offers received so far.
+func (v *Viewer) Offers() []Offer {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]Offer(nil), v.offers...)
+}
+
+// States returns the state messages received so far.
+func (v *Viewer) States() []json.RawMessage {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]json.RawMessage(nil), v.states...)
+}
+
+// Errors returns the error messages received so far.
+func (v *Viewer) Errors() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]string(nil), v.errs...)
+}
+
+// Byes is how many bye messages arrived.
+func (v *Viewer) Byes() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.byes
+}
+
+// Ended returns the signalling error once the device closed the WebSocket, else nil.
+func (v *Viewer) Ended() (bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.ended != nil, v.ended
+}
+
+// WaitFor waits until cond (called with the viewer's records locked, so it must only read
+// the viewer's accessors' data through the arguments) holds, or ctx ends.
+func (v *Viewer) WaitFor(ctx context.Context, what string, cond func(v *Viewer) bool) error {
+	for {
+		v.mu.Lock()
+		ch := v.changed
+		v.mu.Unlock()
+		if cond(v) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("rtctest: waiting for %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// SendPLI sends a picture loss indication for the viewer's video track.
+func (v *Viewer) SendPLI() error {
+	for _, r := range v.pc.GetReceivers() {
+		if t := r.Track(); t != nil && t.Kind() == webrtc.RTPCodecTypeVideo {
+			return v.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+		}
+	}
+	return errors.New("rtctest: no video track")
+}
+
+// Close hangs up and waits for the viewer's goroutines.
+func (v *Viewer) Close() error {
+	v.ws.Close(websocket.StatusNormalClosure, "")
+	err := v.pc.Close()
+	v.wg.Wait()
+	return err
+}

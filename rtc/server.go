@@ -1,0 +1,291 @@
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/lenscap/lenscap/device"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config configures a Server. The zero value serves viewers on any interface but loopback.
+type Config struct {
+	Logger *slog.Logger
+	// PionLogger receives pion's own logs; nil discards them.
+	PionLogger logging.LoggerFactory
+	// IncludeLoopback offers loopback candidates, for viewers on the same machine (the
+	// simulated board, tests); LoopbackOnly offers nothing else.
+	IncludeLoopback, LoopbackOnly bool
+	// AnswerTimeout is how long a WebSocket viewer has to answer an offer before its session
+	// is ended (it reconnects and gets a fresh one). Zero means 10 s.
+	AnswerTimeout time.Duration
+	// MaxMessageBytes bounds a WebSocket message and a WHEP offer. Zero means 64 KiB.
+	MaxMessageBytes int64
+	// NACKBufferPackets is how many sent video packets each sender keeps for retransmission
+	// (a power of two). Zero means 256: about two seconds of 720p30 for ~400 KB per sender,
+	// where pion's default keeps 1.5 MB.
+	NACKBufferPackets uint16
+	// State returns the privacy state to show WebSocket viewers (marshalled as JSON).
+	State func() any
+	// OnViewers is told the number of viewers when it changes. It must not block.
+	OnViewers func(n int)
+}
+
+// Server serves the device's tracks to viewers. It implements device.Sink.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	api     *webrtc.API
+	fanouts []*fanout // one per kind the device has, video first
+
+	mu       sync.Mutex
+	sessions map[viewer]struct{}
+	closed   bool
+	wg       sync.WaitGroup // session goroutines
+}
+
+// viewer is a WebSocket or WHEP session.
+type viewer interface {
+	wake()      // the set of live kinds changed
+	stateWake() // the privacy state changed
+	close()     // end the session
+}
+
+// ErrServerClosed is returned for viewers arriving after Close.
+var ErrServerClosed = errors.New("rtc: server closed")
+
+// NewServer returns a server for tracks of the given codecs (one per kind the device has).
+// It starts nothing; viewers arrive through Handler.
+func NewServer(cfg Config, codecs map[device.Kind]device.Codec) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = 10 * time.Second
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 64 << 10
+	}
+	if cfg.NACKBufferPackets == 0 {
+		cfg.NACKBufferPackets = 256
+	}
+	if cfg.State == nil {
+		cfg.State = func() any { return struct{}{} }
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: make(map[viewer]struct{})}
+	epoch := time.Now()
+	for _, k := range device.Kinds {
+		if c, ok := codecs[k]; ok {
+			s.fanouts = append(s.fanouts, newFanout(k, c, epoch))
+		}
+	}
+	if len(s.fanouts) == 0 {
+		return nil, errors.New("rtc: no codecs")
+	}
+	api, err := s.newAPI()
+	if err != nil {
+		return nil, err
+	}
+	s.api = api
+	return s, nil
+}
+
+// newAPI builds pion's API on purpose: only our codecs, and only the interceptors lenscap
+// needs: NACK responses with a small buffer and RTCP sender reports (lip sync). pion's
+// defaults would add ~36 allocations per viewer per frame and 1.5 MB per video sender.
+func (s *Server) newAPI() (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	for i, f := range s.fanouts {
+		c := webrtc.RTPCodecParameters{RTPCodecCapability: f.codec, PayloadType: webrtc.PayloadType(96 + i*15)}
+		if f.codec.MimeType == webrtc.MimeTypePCMU {
+			c.PayloadType = 0
+		}
+		if err := m.RegisterCodec(c, f.pion); err != nil {
+			return nil, fmt.Errorf("rtc: register codec %s: %w", f.codec.MimeType, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	nk, err := nack.NewResponderInterceptor(nack.ResponderSize(s.cfg.NACKBufferPackets))
+	if err != nil {
+		return nil, fmt.Errorf("rtc: nack: %w", err)
+	}
+	ir.Add(nk)
+	sr, err := report.NewSenderInterceptor(report.SenderInterval(time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("rtc: sender reports: %w", err)
+	}
+	ir.Add(sr)
+
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(s.cfg.IncludeLoopback || s.cfg.LoopbackOnly)
+	if s.cfg.LoopbackOnly {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	// No multicast DNS: viewers reach us through our host candidates (a browser's own
+	// .local candidates become peer-reflexive ones), and the camera sends no multicast.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if s.cfg.PionLogger != nil {
+		se.LoggerFactory = s.cfg.PionLogger
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// Handler serves GET /ws (WebSocket signalling), POST /whep and DELETE /whep/{id}.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("POST /whep", s.serveWHEP)
+	mux.HandleFunc("DELETE /whep/{id}", s.deleteWHEP)
+	mux.HandleFunc("PATCH /whep/{id}", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "trickle ICE is not supported: send a complete offer", http.StatusMethodNotAllowed)
+	})
+	return mux
+}
+
+func (s *Server) fanout(k device.Kind) *fanout {
+	for _, f := range s.fanouts {
+		if f.kind == k {
+			return f
+		}
+	}
+	return nil
+}
+
+// AddTrack implements device.Sink: the track's frames go to every viewer, each of which is
+// renegotiated to receive it on the transceiver the kind always had.
+func (s *Server) AddTrack(t *device.Track) {
+	f := s.fanout(t.Kind())
+	if f == nil {
+		s.log.Error("track of a kind without codec", "kind", t.Kind())
+		return
+	}
+	f.attach(t)
+	s.wakeAll()
+}
+
+// RemoveTracks implements device.Sink: removeStream. When it returns no frame of the tracks
+// is written to any viewer; each viewer's sender is then removed and renegotiated once.
+func (s *Server) RemoveTracks(ts []*device.Track) {
+	for _, t := range ts {
+		if f := s.fanout(t.Kind()); f != nil {
+			f.detach(t)
+		}
+	}
+	s.wakeAll()
+}
+
+// StateChanged tells every WebSocket viewer the new state (from Config.State).
+func (s *Server) StateChanged() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for v := range s.sessions {
+		v.stateWake()
+	}
+}
+
+// Viewers is the number of viewer sessions.
+func (s *Server) Viewers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// CaptureTime converts an RTP timestamp a viewer received for a kind back to the capture
+// time of the frame it belongs to (for tests and diagnostics).
+func (s *Server) CaptureTime(k device.Kind, rtpTimestamp uint32) time.Time {
+	f := s.fanout(k)
+	if f == nil {
+		return time.Time{}
+	}
+	return f.captureTime(rtpTimestamp)
+}
+
+func (s *Server) wakeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for v := range s.sessions {
+		v.wake()
+	}
+}
+
+// add registers a session; the caller runs it and calls remove when it ends.
+func (s *Server) add(v viewer) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.sessions[v] = struct{}{}
+	s.wg.Add(1)
+	n := len(s.sessions)
+	s.mu.Unlock()
+	s.viewersChanged(n)
+	return nil
+}
+
+func (s *Server) remove(v viewer) {
+	s.mu.Lock()
+	delete(s.sessions, v)
+	n := len(s.sessions)
+	s.mu.Unlock()
+	s.wg.Done()
+	s.viewersChanged(n)
+}
+
+func (s *Server) viewersChanged(n int) {
+	if s.cfg.OnViewers != nil {
+		s.cfg.OnViewers(n)
+	}
+	s.StateChanged()
+}
+
+// Close ends every session and waits for them; later viewers are refused. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for v := range s.sessions {
+		v.close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// newPeer makes a connection for a viewer, with one transceiver per kind.
+func (s *Server) newPeer() (*Conn, error) {
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("rtc: new peer connection: %w", err)
+	}
+	live := make([]bool, len(s.fanouts))
+	for i, f := range s.fanouts {
+		live[i] = f.current() != nil
+	}
+	c, err := newConn(pc, s.fanouts, live)
+	if err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// live reports whether a kind has a track now.
+func (f *fanout) live() bool { return f.current() != nil }
+
+// requestKeyframe asks the kind's current track for a keyframe (a viewer's PLI or FIR).
+func (f *fanout) requestKeyframe() {
+	if t := f.current(); t != nil {
+		t.RequestKeyframe()
+	}
+}

@@ -1,0 +1,202 @@
+package rtc
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// whepSession is one WHEP viewer (RFC 9725). WHEP has no way for the server to offer again,
+// so privacy replaces the sender's track by none (the media stops at once) and lifting puts
+// the kind's track back on the same sender; the viewer is renegotiated only if it reconnects.
+type whepSession struct {
+	id   string
+	srv  *Server
+	log  *slog.Logger
+	conn *Conn
+
+	wakeC   chan struct{}
+	closeC  chan struct{}
+	closeMu sync.Once
+	pcState chan webrtc.PeerConnectionState
+}
+
+func (ws *whepSession) wake() {
+	select {
+	case ws.wakeC <- struct{}{}:
+	default:
+	}
+}
+func (ws *whepSession) stateWake() {}
+func (ws *whepSession) close()     { ws.closeMu.Do(func() { close(ws.closeC) }) }
+
+func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
+		http.Error(w, "WHEP offers are application/sdp", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("offer larger than %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "reading offer: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		http.Error(w, "cannot create a connection", http.StatusInternalServerError)
+		return
+	}
+	// Every kind gets its fanout on a sendonly transceiver; a private kind's fanout carries
+	// no frames until privacy is lifted.
+	live := make([]bool, len(s.fanouts))
+	for i := range live {
+		live[i] = true
+	}
+	conn, err := newConn(pc, s.fanouts, live)
+	if err == nil {
+		err = answerWHEP(pc, string(body))
+	}
+	if err != nil {
+		_ = pc.Close()
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ws := &whepSession{
+		id:      newID(),
+		srv:     s,
+		conn:    conn,
+		wakeC:   make(chan struct{}, 1),
+		closeC:  make(chan struct{}),
+		pcState: make(chan webrtc.PeerConnectionState, 8),
+	}
+	ws.log = s.log.With("viewer", r.RemoteAddr, "signalling", "whep", "session", ws.id)
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		select {
+		case ws.pcState <- st:
+		default:
+		}
+	})
+	if err := s.add(ws); err != nil {
+		_ = pc.Close()
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	go func() {
+		defer s.remove(ws)
+		ws.run()
+	}()
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/whep/"+ws.id)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, pc.LocalDescription().SDP)
+}
+
+// answerWHEP applies the viewer's offer and sets a complete answer.
+func answerWHEP(pc *webrtc.PeerConnection, offer string) error {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fmt.Errorf("bad offer: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("cannot answer the offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("cannot answer the offer: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(gatherTimeout):
+	}
+	return nil
+}
+
+func (s *Server) deleteWHEP(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	var found *whepSession
+	for v := range s.sessions {
+		if ws, ok := v.(*whepSession); ok && ws.id == id {
+			found = ws
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		http.Error(w, "no such session", http.StatusNotFound)
+		return
+	}
+	found.close()
+	w.WriteHeader(http.StatusOK)
+}
+
+// run follows privacy until the viewer leaves: a private kind's sender gets no track, a live
+// kind's sender gets the kind's fanout back (which starts the viewer at a keyframe).
+func (ws *whepSession) run() {
+	var rtcpWG sync.WaitGroup
+	defer func() {
+		_ = ws.conn.Close()
+		rtcpWG.Wait()
+	}()
+	for _, s := range ws.conn.Senders() {
+		if s.pion != nil {
+			ps, f := s.pion, s.track
+			rtcpWG.Add(1)
+			go func() {
+				defer rtcpWG.Done()
+				readKeyframeRequests(ps, f)
+			}()
+		}
+	}
+	ws.apply()
+	for {
+		select {
+		case <-ws.closeC:
+			return
+		case st := <-ws.pcState:
+			if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+				ws.log.Info("viewer gone", "state", st)
+				return
+			}
+		case <-ws.wakeC:
+			ws.apply()
+		}
+	}
+}
+
+func (ws *whepSession) apply() {
+	for _, s := range ws.conn.Senders() {
+		f := ws.srv.fanoutOf(s)
+		if f == nil || s.pion == nil {
+			continue
+		}
+		var want webrtc.TrackLocal
+		if f.live() {
+			want = f
+		}
+		if (s.pion.Track() == nil) == (want == nil) {
+			continue
+		}
+		if err := s.pion.ReplaceTrack(want); err != nil {
+			ws.log.Error("replace track", "kind", f.kind, "err", err)
+		}
+	}
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
