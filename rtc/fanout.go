@@ -68,9 +68,9 @@ func capability(c device.Codec) webrtc.RTPCodecCapability {
 }
 
 // ID, StreamID, RID and Kind implement webrtc.TrackLocal.
-func (f *fanout) ID() string                  { return string(f.kind) }
-func (f *fanout) StreamID() string            { return streamID }
-func (f *fanout) RID() string                 { return "" }
+func (f *fanout) ID() string                { return string(f.kind) }
+func (f *fanout) StreamID() string          { return streamID }
+func (f *fanout) RID() string               { return "" }
 func (f *fanout) Kind() webrtc.RTPCodecType { return f.pion }
 
 // Bind implements webrtc.TrackLocal: a viewer's sender starts receiving, from a keyframe.
