@@ -29,7 +29,14 @@ type fanout struct {
 	track    *device.Track
 	bindings []*binding
 	pk       packetizer
+	// lastSeq keeps the sequence number of an unbound sender: a WHEP sender rebound after
+	// privacy keeps its SSRC, and SRTP's replay window would drop packets whose sequence
+	// jumped. Bounded: a forgotten entry only costs a new random start.
+	lastSeq map[webrtc.SSRC]uint16
 }
+
+// maxLastSeq bounds fanout.lastSeq.
+const maxLastSeq = 1024
 
 // binding is one viewer's sender bound to the fanout.
 type binding struct {
@@ -45,12 +52,13 @@ func newFanout(kind device.Kind, c device.Codec, epoch time.Time) *fanout {
 		typ = webrtc.RTPCodecTypeAudio
 	}
 	return &fanout{
-		kind:  kind,
-		pion:  typ,
-		codec: capability(c),
-		epoch: epoch,
-		base:  rand.Uint32(),
-		pk:    packetizer{h264: strings.EqualFold(c.MimeType, webrtc.MimeTypeH264)},
+		kind:    kind,
+		pion:    typ,
+		codec:   capability(c),
+		epoch:   epoch,
+		base:    rand.Uint32(),
+		pk:      packetizer{h264: strings.EqualFold(c.MimeType, webrtc.MimeTypeH264)},
+		lastSeq: make(map[webrtc.SSRC]uint16),
 	}
 }
 
@@ -98,6 +106,10 @@ func (f *fanout) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, 
 		},
 	}
 	f.mu.Lock()
+	if seq, ok := f.lastSeq[ctx.SSRC()]; ok {
+		b.hdr.SequenceNumber = seq
+		delete(f.lastSeq, ctx.SSRC())
+	}
 	f.bindings = append(f.bindings, b)
 	t := f.track
 	f.mu.Unlock()
@@ -114,6 +126,10 @@ func (f *fanout) Unbind(ctx webrtc.TrackLocalContext) error {
 	for i, b := range f.bindings {
 		if b.id == ctx.ID() {
 			f.bindings = append(f.bindings[:i:i], f.bindings[i+1:]...)
+			if len(f.lastSeq) >= maxLastSeq {
+				clear(f.lastSeq)
+			}
+			f.lastSeq[webrtc.SSRC(b.hdr.SSRC)] = b.hdr.SequenceNumber
 			return nil
 		}
 	}

@@ -1,6 +1,8 @@
 package rtc_test
 
 import (
+	"log/slog"
+	"os"
 	"context"
 	"net/http/httptest"
 	"strings"
@@ -47,6 +49,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	r.dev = dev
 	srv, err := rtc.NewServer(rtc.Config{
 		LoopbackOnly:  true,
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		AnswerTimeout: o.answerTimeout,
 		State:         func() any { return dev.Status() },
 	}, map[device.Kind]device.Codec{

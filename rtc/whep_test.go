@@ -1,0 +1,185 @@
+package rtc_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lenscap/lenscap/device"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// whepViewer is a pion peer that receives through WHEP.
+type whepViewer struct {
+	pc       *webrtc.PeerConnection
+	location string
+	mu       sync.Mutex
+	packets  map[string][]whepPacket
+}
+
+type whepPacket struct {
+	arrival time.Time
+	ssrc    uint32
+	ts      uint32
+}
+
+func (w *whepViewer) count(kind string, since time.Time) (n int, ssrcs map[uint32]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ssrcs = map[uint32]bool{}
+	for _, p := range w.packets[kind] {
+		if p.arrival.After(since) {
+			n++
+			ssrcs[p.ssrc] = true
+		}
+	}
+	return n, ssrcs
+}
+
+func dialWHEP(t *testing.T, url string) (*whepViewer, *http.Response) {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	must(t, m.RegisterDefaultCodecs())
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	must(t, err)
+	t.Cleanup(func() { pc.Close() })
+	w := &whepViewer{pc: pc, packets: map[string][]whepPacket{}}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		go func() {
+			for {
+				p, _, err := tr.ReadRTP()
+				if err != nil {
+					return
+				}
+				w.mu.Lock()
+				k := tr.Kind().String()
+				w.packets[k] = append(w.packets[k], whepPacket{time.Now(), p.SSRC, p.Timestamp})
+				w.mu.Unlock()
+			}
+		}()
+	})
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		_, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
+		must(t, err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	must(t, err)
+	g := webrtc.GatheringCompletePromise(pc)
+	must(t, pc.SetLocalDescription(offer))
+	<-g
+	resp, err := http.Post(url, "application/sdp", strings.NewReader(pc.LocalDescription().SDP))
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHEP POST: %s: %s", resp.Status, body)
+	}
+	w.location = resp.Header.Get("Location")
+	must(t, pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}))
+	return w, resp
+}
+
+func eventually(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWHEPViewerIsCutAtOnceAndResumesOnTheSameSender(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := ctxFor(t, 20*time.Second)
+	w, resp := dialWHEP(t, r.http.URL+"/whep")
+	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
+		t.Errorf("answer Content-Type %q", ct)
+	}
+	if !strings.HasPrefix(w.location, "/whep/") {
+		t.Fatalf("Location %q", w.location)
+	}
+	eventually(t, "video", 5*time.Second, func() bool { n, _ := w.count("video", time.Time{}); return n > 0 })
+	_, before := w.count("video", time.Time{})
+
+	cut := time.Now()
+	_, err := r.dev.PressButton(ctx, cut)
+	must(t, err)
+	time.Sleep(300 * time.Millisecond)
+	w.mu.Lock()
+	for _, k := range []string{"video", "audio"} {
+		for _, p := range w.packets[k] {
+			if !r.srv.CaptureTime(device.Kind(k), p.ts).Before(cut) {
+				t.Errorf("%s packet of a frame captured after the cut", k)
+			}
+		}
+	}
+	w.mu.Unlock()
+
+	lift := time.Now()
+	_, err = r.dev.PressButton(ctx, lift)
+	must(t, err)
+	eventually(t, "video after lift", 5*time.Second, func() bool { n, _ := w.count("video", lift); return n > 0 })
+	eventually(t, "audio after lift", 5*time.Second, func() bool { n, _ := w.count("audio", lift); return n > 0 })
+	_, after := w.count("video", lift)
+	for ssrc := range after {
+		if !before[ssrc] {
+			t.Errorf("video resumed on SSRC %d, not on the same sender %v", ssrc, before)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodDelete, r.http.URL+w.location, nil)
+	res, err := http.DefaultClient.Do(req)
+	must(t, err)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("DELETE: %s", res.Status)
+	}
+	eventually(t, "session gone", 2*time.Second, func() bool { return r.srv.Viewers() == 0 })
+	res, err = http.DefaultClient.Do(req)
+	must(t, err)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("second DELETE: %s, want 404", res.Status)
+	}
+}
+
+func TestWHEPRefusesBadOffers(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	for _, tc := range []struct {
+		name, ctype, body string
+		want              int
+	}{
+		{"broken SDP", "application/sdp", "v=0\r\nthis is not sdp\r\n", http.StatusBadRequest},
+		{"empty", "application/sdp", "", http.StatusBadRequest},
+		{"not SDP", "application/json", `{"sdp":"v=0"}`, http.StatusUnsupportedMediaType},
+		{"oversized", "application/sdp", strings.Repeat("a=x\r\n", 20000), http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Post(r.http.URL+"/whep", tc.ctype, strings.NewReader(tc.body))
+			must(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s: %s", resp.Status, body)
+			}
+			if len(body) == 0 {
+				t.Error("no error text")
+			}
+			if n := r.srv.Viewers(); n != 0 {
+				t.Errorf("viewers = %d", n)
+			}
+		})
+	}
+}
