@@ -19,7 +19,7 @@ const (
 type KindState struct {
 	Private bool      `json:"private"`
 	By      By        `json:"by,omitempty"`
-	Since   time.Time `json:"since"`
+	Since   time.Time `json:"since,omitzero"`
 }
 
 // State is the privacy of the device. Seq grows with every change, across restarts.

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/rtc"
+)
+
+// maxAPIBody bounds the body of an API request: a privacy change is a few bytes.
+const maxAPIBody = 4 << 10
+
+// stateJSON is the body of GET /api/state and of the viewers' state messages.
+type stateJSON struct {
+	ID      string            `json:"id,omitempty"`
+	Board   string            `json:"board"`
+	Video   device.KindStatus `json:"video"`
+	Audio   device.KindStatus `json:"audio"`
+	Viewers int               `json:"viewers"`
+	Seq     uint64            `json:"seq"`
+	Uptime  float64           `json:"uptime_seconds"`
+}
+
+// api is lenscap's HTTP API and viewer page, in front of the rtc server's signalling.
+type api struct {
+	dev     *device.Device
+	srv     *rtc.Server
+	log     *slog.Logger
+	id      string
+	board   string
+	token   string
+	started time.Time
+	page    []byte
+	// press presses the simulated button; nil on a real board.
+	press func(at time.Time) (device.Status, error)
+}
+
+func (a *api) state() stateJSON {
+	st := a.dev.Status()
+	n := 0
+	if a.srv != nil {
+		n = a.srv.Viewers()
+	}
+	return stateJSON{ID: a.id, Board: a.board, Video: st.Video, Audio: st.Audio, Viewers: n, Seq: st.Seq,
+		Uptime: time.Since(a.started).Round(time.Millisecond).Seconds()}
+}
+
+func (a *api) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.servePage)
+	mux.HandleFunc("GET /healthz", a.serveHealth)
+	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.state()) })
+	mux.HandleFunc("POST /api/privacy", a.servePrivacy)
+	mux.HandleFunc("POST /api/button", a.serveButton)
+	if a.srv != nil {
+		sig := a.srv.Handler()
+		mux.Handle("/ws", sig)
+		mux.Handle("/whep", sig)
+		mux.Handle("/whep/", sig)
+	}
+	return a.authorize(mux)
+}
+
+// authorize requires the bearer token, when one is configured, on everything but the page.
+// Browsers cannot set headers on a WebSocket, so ?token= is accepted too.
+func (a *api) authorize(next http.Handler) http.Handler {
+	if a.token == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			got = r.URL.Query().Get("token")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lenscap"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is required"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *api) servePage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; connect-src 'self'")
+	_, _ = w.Write(a.page)
+}
+
+func (a *api) serveHealth(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-a.dev.Ready():
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	default:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+	}
+}
+
+// privacyRequest is the body of POST /api/privacy; a kind left out is unchanged.
+type privacyRequest struct {
+	Video *bool `json:"video"`
+	Audio *bool `json:"audio"`
+}
+
+func (a *api) servePrivacy(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
+	var req privacyRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		a.refuse(w, err)
+		return
+	}
+	if req.Video == nil && req.Audio == nil {
+		writeError(w, http.StatusBadRequest, `name a kind: {"video":true} and/or {"audio":false}`, a.state())
+		return
+	}
+	_, err := a.dev.SetPrivacy(r.Context(), device.Change{Video: req.Video, Audio: req.Audio, By: device.ByRemote, At: at})
+	a.answer(w, err)
+}
+
+func (a *api) serveButton(w http.ResponseWriter, r *http.Request) {
+	if a.press == nil {
+		writeError(w, http.StatusNotFound, "this board has a real button: press it", a.state())
+		return
+	}
+	_, err := a.press(time.Now())
+	a.answer(w, err)
+}
+
+// answer writes the state after a change, or the reason the change was refused.
+func (a *api) answer(w http.ResponseWriter, err error) {
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, a.state())
+	case errors.Is(err, device.ErrButtonWins):
+		writeError(w, http.StatusConflict, err.Error(), a.state())
+	case errors.Is(err, device.ErrInvalidChange):
+		writeError(w, http.StatusBadRequest, err.Error(), a.state())
+	default:
+		a.log.Error("privacy change failed", "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error(), a.state())
+	}
+}
+
+// errBody is a request body that could not be decoded; status says why.
+type errBody struct {
+	status int
+	msg    string
+}
+
+func (e *errBody) Error() string { return e.msg }
+
+func (a *api) refuse(w http.ResponseWriter, err error) {
+	status := http.StatusBadRequest
+	var eb *errBody
+	if errors.As(err, &eb) {
+		status = eb.status
+	}
+	writeError(w, status, err.Error(), a.state())
+}
+
+// decodeBody reads one JSON object of at most maxAPIBody bytes; unknown fields are ignored,
+// a field of the wrong type is an error.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &errBody{http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit)}
+		}
+		return &errBody{http.StatusBadRequest, "reading body: " + err.Error()}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &errBody{http.StatusBadRequest, "malformed JSON: " + err.Error()}
+	}
+	return nil
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, st stateJSON) {
+	writeJSON(w, status, struct {
+		Error string    `json:"error"`
+		State stateJSON `json:"state"`
+	}{msg, st})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

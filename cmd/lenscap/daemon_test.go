@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// daemon is lenscap's run() in this process, on a free loopback port.
+type daemon struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+	log    *logBuffer
+}
+
+// logBuffer collects the daemon's log and reports the address it listens on.
+type logBuffer struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	addr chan string
+}
+
+var listening = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m := listening.FindSubmatch(p); m != nil {
+		select {
+		case b.addr <- string(m[1]):
+		default:
+		}
+	}
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func startDaemon(t *testing.T, stateDir string, extra ...string) *daemon {
+	t.Helper()
+	args := append([]string{"--board", "sim", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--log-level", "debug"}, extra...)
+	lb := &logBuffer{addr: make(chan string, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemon{cancel: cancel, done: make(chan error, 1), log: lb}
+	env := func(string) string { return "" }
+	go func() { d.done <- run(ctx, args, env, nil, lb) }()
+	select {
+	case d.url = <-lb.addr:
+	case err := <-d.done:
+		t.Fatalf("daemon exited: %v\n%s", err, lb)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("daemon did not listen\n%s", lb)
+	}
+	t.Cleanup(func() { d.stop(t) })
+	return d
+}
+
+// stop cancels run and checks that it returns nil promptly; it is idempotent.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if d.cancel == nil {
+		return
+	}
+	d.cancel()
+	d.cancel = nil
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("run did not return after cancel\n%s", d.log)
+	}
+}
+
+type apiState struct {
+	Board string `json:"board"`
+	Video struct {
+		Private bool   `json:"private"`
+		By      string `json:"by"`
+		Live    bool   `json:"live"`
+	} `json:"video"`
+	Audio struct {
+		Private bool   `json:"private"`
+		By      string `json:"by"`
+		Live    bool   `json:"live"`
+	} `json:"audio"`
+	Viewers int    `json:"viewers"`
+	Seq     uint64 `json:"seq"`
+}
+
+func (d *daemon) do(t *testing.T, method, path, token string, body io.Reader) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, d.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (d *daemon) state(t *testing.T) apiState {
+	t.Helper()
+	code, b := d.do(t, "GET", "/api/state", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/state: %d %s", code, b)
+	}
+	var st apiState
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("state %s: %v", b, err)
+	}
+	return st
+}
+
+func TestAPIPrivacyFollowsTheContract(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	if st := d.state(t); st.Board != "sim" || st.Video.Private || !st.Video.Live || !st.Audio.Live {
+		t.Fatalf("initial state %+v", st)
+	}
+	code, b := d.do(t, "POST", "/api/privacy", "", strings.NewReader(`{"video":true}`))
+	if code != http.StatusOK {
+		t.Fatalf("cut video: %d %s", code, b)
+	}
+	st := d.state(t)
+	if !st.Video.Private || st.Video.By != "remote" || st.Video.Live || st.Audio.Private || !st.Audio.Live {
+		t.Fatalf("after remote video cut: %+v", st)
+	}
+	// The simulated button cuts both and wins over remote lifts.
+	if code, b := d.do(t, "POST", "/api/button", "", nil); code != http.StatusOK {
+		t.Fatalf("button: %d %s", code, b)
+	}
+	seq := d.state(t).Seq
+	code, b = d.do(t, "POST", "/api/privacy", "", strings.NewReader(`{"video":false,"audio":false}`))
+	if code != http.StatusConflict || !strings.Contains(string(b), "button") {
+		t.Fatalf("remote lift of button privacy: %d %s, want 409", code, b)
+	}
+	if st := d.state(t); !st.Video.Private || !st.Audio.Private || st.Seq != seq {
+		t.Fatalf("refused lift changed the state: %+v", st)
+	}
+	for _, bad := range []struct {
+		body string
+		code int
+	}{
+		{`{"video":`, http.StatusBadRequest},
+		{`{"video":"yes"}`, http.StatusBadRequest},
+		{`{}`, http.StatusBadRequest},
+		{`{"colour":true}`, http.StatusBadRequest},
+		{`{"video":false,"pad":"` + strings.Repeat("x", 8<<10) + `"}`, http.StatusRequestEntityTooLarge},
+	} {
+		code, b := d.do(t, "POST", "/api/privacy", "", strings.NewReader(bad.body))
+		if code != bad.code || !strings.Contains(string(b), `"error"`) {
+			t.Errorf("%.40s: %d %s, want %d with an error", bad.body, code, b, bad.code)
+		}
+	}
+	if st := d.state(t); st.Seq != seq {
+		t.Errorf("bad input changed the state: %+v", st)
+	}
+	if code, b := d.do(t, "POST", "/api/button", "", nil); code != http.StatusOK {
+		t.Fatalf("button: %d %s", code, b)
+	}
+	if st := d.state(t); st.Video.Private || st.Audio.Private || !st.Video.Live {
+		t.Fatalf("after second press: %+v", st)
+	}
+}
+
+func TestRestartWhilePrivateStartsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir)
+	if code, b := d.do(t, "POST", "/api/button", "", nil); code != http.StatusOK {
+		t.Fatalf("button: %d %s", code, b)
+	}
+	d.stop(t)
+	d = startDaemon(t, dir)
+	st := d.state(t)
+	if !st.Video.Private || !st.Audio.Private || st.Video.By != "button" || st.Video.Live || st.Audio.Live {
+		t.Fatalf("after restart: %+v", st)
+	}
+	if strings.Contains(d.log.String(), "source opened") {
+		t.Error("a source was opened while private")
+	}
+}
+
+func TestCorruptStateFileStartsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "privacy.json"), []byte("{\x00garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir)
+	st := d.state(t)
+	if !st.Video.Private || !st.Audio.Private || st.Video.By != "boot" || st.Video.Live {
+		t.Fatalf("corrupt state file: %+v", st)
+	}
+	if !strings.Contains(d.log.String(), "unreadable") {
+		t.Errorf("corruption not logged:\n%s", d.log)
+	}
+	// The owner can lift boot privacy remotely: it is not the button's.
+	if code, b := d.do(t, "POST", "/api/privacy", "", strings.NewReader(`{"video":false,"audio":false}`)); code != http.StatusOK {
+		t.Fatalf("lift boot privacy: %d %s", code, b)
+	}
+}
+
+func TestTokenProtectsEverythingButThePage(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--token", "s3cret")
+	if code, _ := d.do(t, "GET", "/", "", nil); code != http.StatusOK {
+		t.Errorf("page without token: %d", code)
+	}
+	for _, p := range []string{"/api/state", "/healthz", "/ws"} {
+		if code, _ := d.do(t, "GET", p, "", nil); code != http.StatusUnauthorized {
+			t.Errorf("%s without token: %d, want 401", p, code)
+		}
+		if code, _ := d.do(t, "GET", p, "wrong", nil); code != http.StatusUnauthorized {
+			t.Errorf("%s with a wrong token: %d, want 401", p, code)
+		}
+	}
+	if code, _ := d.do(t, "POST", "/api/button", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("button without token: %d", code)
+	}
+	if code, b := d.do(t, "GET", "/api/state", "s3cret", nil); code != http.StatusOK {
+		t.Errorf("state with token: %d %s", code, b)
+	}
+	if code, _ := d.do(t, "GET", "/api/state?token=s3cret", "", nil); code != http.StatusOK {
+		t.Errorf("state with ?token=: %d", code)
+	}
+}
+
+func TestRunFailsClearlyOnBadConfig(t *testing.T) {
+	err := run(context.Background(), []string{"--board", "sim", "--listen", "not-an-address"}, func(string) string { return "" }, nil, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("run with a bad listen address: %v", err)
+	}
+	err = run(context.Background(), []string{"--board", "moon-rover", "--listen", "127.0.0.1:0", "--state-dir", t.TempDir()}, func(string) string { return "" }, nil, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "moon-rover") {
+		t.Fatalf("run with an unknown board: %v", err)
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Fatal("cancellation is not an error")
+	}
+}

@@ -1,0 +1,149 @@
+// Command lenscap is the privacy camera's daemon: it streams the camera and microphone to
+// viewers over WebRTC and cuts them when the privacy button is pressed or a command says so.
+package main
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lenscap/lenscap/board"
+	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/rtc"
+	"golang.org/x/sync/errgroup"
+)
+
+// version is set at build time (-ldflags -X main.version=...).
+var version = "dev"
+
+//go:embed web/index.html
+var viewerPage []byte
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stdout, err)
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lenscap:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the daemon: it returns nil when ctx is cancelled (SIGINT, SIGTERM) and everything
+// has shut down, or the error that stopped it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	log.Info("starting", "version", version, "config", cfg)
+
+	b, err := board.Open(cfg.Board, board.Options{AudioCodec: cfg.AudioCodec})
+	if err != nil {
+		return err
+	}
+	var buttonKinds []device.Kind
+	for _, k := range cfg.ButtonKinds {
+		buttonKinds = append(buttonKinds, device.Kind(k))
+	}
+	dev, err := device.New(device.Config{
+		Store:  device.NewStore(cfg.StateDir),
+		Policy: device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: buttonKinds},
+		Logger: log.With("component", "device"),
+	}, b.Drivers()...)
+	if err != nil {
+		return err
+	}
+	codecs := make(map[device.Kind]device.Codec)
+	for _, d := range b.Drivers() {
+		codecs[d.Kind()] = d.Codec()
+	}
+	a := &api{dev: dev, log: log.With("component", "api"), id: cfg.ID, board: b.Name, token: cfg.Token,
+		started: time.Now(), page: viewerPage}
+	if b.Simulated {
+		a.press = func(at time.Time) (device.Status, error) { return dev.PressButton(ctx, at) }
+	}
+	srv, err := rtc.NewServer(rtc.Config{
+		Logger:          log.With("component", "rtc"),
+		PionLogger:      pionLogs{log.With("component", "pion")},
+		IncludeLoopback: true,
+		State:           func() any { return a.state() },
+	}, codecs)
+	if err != nil {
+		return err
+	}
+	a.srv = srv
+	dev.AddSink(srv)
+	dev.Watch(func(device.Status) { srv.StateChanged() })
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	log.Info(fmt.Sprintf("listening on http://%s", ln.Addr()))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return dev.Run(gctx) })
+	g.Go(func() error {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close() // ends WebSocket sessions, which the HTTP shutdown waits for
+		return hs.Shutdown(sctx)
+	})
+	if b.Simulated && stdin != nil {
+		// A goroutine blocked reading the terminal cannot be stopped; it ends with the process.
+		go pressFromTerminal(ctx, stdin, a.press, log)
+	}
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// pressFromTerminal presses the simulated button for each line typed (Enter).
+func pressFromTerminal(ctx context.Context, in io.Reader, press func(time.Time) (device.Status, error), log *slog.Logger) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return
+		}
+		st, err := press(time.Now())
+		if err != nil {
+			log.Error("simulated button", "err", err)
+			continue
+		}
+		log.Info("simulated button pressed", "video_private", st.Video.Private, "audio_private", st.Audio.Private)
+	}
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if strings.EqualFold(cfg.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
