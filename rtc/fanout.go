@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lenscap/lenscap/device"
@@ -24,6 +25,8 @@ type fanout struct {
 	pion  webrtc.RTPCodecType
 	epoch time.Time // RTP timestamps count from here, so they carry the capture time
 	base  uint32    // the RTP timestamp at epoch
+
+	lastSent atomic.Int64 // when a frame was last written to a viewer, Unix nanoseconds
 
 	mu       sync.Mutex // guards the fields below; held while a frame is written
 	track    *device.Track
@@ -189,6 +192,7 @@ func (f *fanout) write(t *device.Track, fr device.Frame) {
 		return
 	}
 	ts := f.timestamp(fr.CaptureTime)
+	sent := false
 	for _, b := range f.bindings {
 		if b.waitKey {
 			if !fr.Keyframe {
@@ -197,11 +201,15 @@ func (f *fanout) write(t *device.Track, fr device.Frame) {
 			b.waitKey = false
 		}
 		b.hdr.Timestamp = ts
+		sent = true
 		for i, p := range payloads {
 			b.hdr.Marker = f.pion == webrtc.RTPCodecTypeVideo && i == len(payloads)-1 // end of frame
 			b.hdr.SequenceNumber++
 			// A write error is a viewer going away; its session notices and ends.
 			_, _ = b.w.WriteRTP(&b.hdr, p)
 		}
+	}
+	if sent {
+		f.lastSent.Store(time.Now().UnixNano())
 	}
 }

@@ -211,6 +211,19 @@ func (s *Server) CaptureTime(k device.Kind, rtpTimestamp uint32) time.Time {
 	return f.captureTime(rtpTimestamp)
 }
 
+// LastSent is when a frame of the kind was last written to a viewer (zero if never): the
+// "streaming to someone" signal, and the end of a cut in the benchmarks.
+func (s *Server) LastSent(k device.Kind) time.Time {
+	f := s.fanout(k)
+	if f == nil {
+		return time.Time{}
+	}
+	if n := f.lastSent.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 func (s *Server) wakeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
