@@ -1,10 +1,10 @@
 package rtc_test
 
 import (
-	"log/slog"
-	"os"
 	"context"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
