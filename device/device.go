@@ -75,6 +75,7 @@ type Device struct {
 	retry    map[Kind]time.Duration
 	sinks    []Sink
 	watchers []func(Status)
+	stopped  bool // Run returned: no source is opened any more
 }
 
 type kindErr struct {
@@ -97,8 +98,11 @@ func New(cfg Config, drivers ...Driver) (*Device, error) {
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = time.Second
 	}
-	if cfg.RetryMax < cfg.RetryMin {
+	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = cfg.RetryMin
 	}
 	for _, k := range cfg.Policy.ButtonKinds {
 		if !k.Valid() {
@@ -248,7 +252,7 @@ func (d *Device) boot() {
 // openLocked opens a kind's source and gives its track to the sinks.
 func (d *Device) openLocked(k Kind) error {
 	src := d.sources[k]
-	if src == nil {
+	if src == nil || d.stopped { // after Run, nobody would close it
 		return nil
 	}
 	t, err := src.NewTrack()
@@ -327,6 +331,9 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 					nxt.set(k, d.state.Kind(k))
 				}
 			}
+			if nxt.Video == d.state.Video && nxt.Audio == d.state.Audio {
+				nxt.Seq = d.state.Seq // nothing changed after all
+			}
 		}
 	}
 	prev := d.state
@@ -341,7 +348,7 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 		}
 	}
 	for _, k := range Kinds {
-		if !nxt.Kind(k).Private {
+		if nxt.Kind(k).Private {
 			delete(d.errs, k) // a private kind reports no error
 		}
 		if prev.Kind(k).Private && !nxt.Kind(k).Private && d.tracks[k] == nil {
@@ -412,6 +419,7 @@ func (d *Device) notifyLocked() {
 func (d *Device) shutdown() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stopped = true
 	var ts []*Track
 	for _, k := range Kinds {
 		if t := d.tracks[k]; t != nil {

@@ -16,13 +16,13 @@ type Source struct {
 
 	mu     sync.Mutex // guards the fields below; held while opening and closing
 	stream Stream
-	tracks []*Track       // live tracks fed by the current stream
-	done   chan struct{}  // closed when the current stream's reader goroutine returns
-	opens  atomic.Uint64  // how many times the driver was opened, for tests and metrics
-	closes atomic.Uint64  // how many times a stream was closed
-	keyReq atomic.Bool    // a keyframe request not yet handed to the stream
-	nextID atomic.Uint64  // track ids
-	onErr  func(error)    // called (from the reader goroutine) when the stream fails
+	tracks []*Track      // live tracks fed by the current stream
+	done   chan struct{} // closed when the current stream's reader goroutine returns
+	opens  atomic.Uint64 // how many times the driver was opened, for tests and metrics
+	closes atomic.Uint64 // how many times a stream was closed
+	keyReq atomic.Bool   // a keyframe request not yet handed to the stream
+	nextID atomic.Uint64 // track ids
+	onErr  func(error)   // called (from the reader goroutine) when the stream fails
 	idBase string
 }
 
@@ -106,11 +106,14 @@ func (s *Source) streamEnded(st Stream, err error) {
 	s.stream = nil
 	tracks := s.tracks
 	s.tracks = nil
+	// Close under the lock, as release does: a new track must not open the driver again
+	// before the failed stream has released it.
+	cerr := st.Close()
+	s.closes.Add(1)
 	s.mu.Unlock()
-	if cerr := st.Close(); cerr != nil {
+	if cerr != nil {
 		s.log.Warn("close failed stream", "kind", s.Kind(), "err", cerr)
 	}
-	s.closes.Add(1)
 	for _, t := range tracks {
 		t.end()
 	}

@@ -33,7 +33,7 @@ func NewStore(dir string) *Store { return &Store{dir: dir} }
 // Path is the state file's path.
 func (s *Store) Path() string { return filepath.Join(s.dir, stateFile) }
 
-// Load reads the state. A missing file (first boot) gives the zero state and ok=true; a file
+// Load reads the state. A missing file (first boot) gives the zero state and no error; a file
 // that cannot be read or parsed gives an error, and the caller must fail closed.
 func (s *Store) Load() (State, error) {
 	b, err := os.ReadFile(s.Path())

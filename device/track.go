@@ -1,6 +1,9 @@
 package device
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // ReadyState is MediaStreamTrack.readyState.
 type ReadyState string
@@ -17,9 +20,9 @@ type Track struct {
 	id  string
 	src *Source
 
-	mu      sync.Mutex // held while a frame is handed to the sink, so cut and Stop wait for it
-	ended   bool
-	gated   bool // cut: no frame is delivered any more, though the track may still be live
+	mu      sync.Mutex  // held while a frame is handed to the sink, so cut and Stop wait for it
+	ended   atomic.Bool // set under mu; read without it, so a sink may call ReadyState and RequestKeyframe
+	gated   bool        // cut: no frame is delivered any more, though the track may still be live
 	sink    func(Frame)
 	onEnded []func()
 }
@@ -35,17 +38,16 @@ func (t *Track) Codec() Codec { return t.src.Codec() }
 
 // ReadyState is "live" until the track is stopped or its source fails, then "ended".
 func (t *Track) ReadyState() ReadyState {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.ended {
+	if t.ended.Load() {
 		return ReadyStateEnded
 	}
 	return ReadyStateLive
 }
 
 // SetSink sets the function each frame is handed to, on the source's goroutine. The sink must
-// not block for long, must not keep Frame.Data after it returns, and must not call Stop. A
-// track has one sink; setting another replaces it.
+// not block for long, must not keep Frame.Data after it returns, and must not call Stop,
+// SetSink or OnEnded (it may call ReadyState and RequestKeyframe). A track has one sink;
+// setting another replaces it.
 func (t *Track) SetSink(f func(Frame)) {
 	t.mu.Lock()
 	t.sink = f
@@ -58,7 +60,7 @@ func (t *Track) SetSink(f func(Frame)) {
 func (t *Track) OnEnded(f func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.ended {
+	if !t.ended.Load() {
 		t.onEnded = append(t.onEnded, f)
 	}
 }
@@ -83,11 +85,11 @@ func (t *Track) Stop() {
 // end marks the track ended and runs the listeners; it reports whether this call ended it.
 func (t *Track) end() bool {
 	t.mu.Lock()
-	if t.ended {
+	if t.ended.Load() {
 		t.mu.Unlock()
 		return false
 	}
-	t.ended = true
+	t.ended.Store(true)
 	listeners := t.onEnded
 	t.onEnded = nil
 	t.mu.Unlock()
@@ -109,7 +111,7 @@ func (t *Track) cut() {
 func (t *Track) deliver(f Frame) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ended || t.gated || t.sink == nil {
+	if t.ended.Load() || t.gated || t.sink == nil {
 		return
 	}
 	t.sink(f)
