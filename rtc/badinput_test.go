@@ -73,7 +73,9 @@ func TestOversizedMessageClosesTheSocket(t *testing.T) {
 	_ = v.SendRaw(ctx, []byte(`{"type":"candidate","x":"`+strings.Repeat("x", 100<<10)+`"}`))
 	must(t, v.WaitFor(ctx, "close", func(v *rtctest.Viewer) bool { ended, _ := v.Ended(); return ended }))
 	_, err := v.Ended()
-	if !strings.Contains(err.Error(), "MessageTooBig") {
+	// The device closes with 1009 (message too big); a client still writing the rest of its
+	// message may see the connection reset instead.
+	if !strings.Contains(err.Error(), "MessageTooBig") && !strings.Contains(err.Error(), "reset") {
 		t.Errorf("closed with %v, want status 1009 (message too big)", err)
 	}
 	eventually(t, "session gone", 2*time.Second, func() bool { return r.srv.Viewers() == 0 })

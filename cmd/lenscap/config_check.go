@@ -1,0 +1,289 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// normalize trims the values, lower-cases the enumerations, drops empty and repeated list
+// entries and adds the MQTT URL's default port.
+func (c *Config) normalize() {
+	for _, p := range []*string{&c.Board, &c.Listen, &c.StateDir, &c.MQTT, &c.ID, &c.Token,
+		&c.TopicPrefix, &c.AudioCodec, &c.LogLevel, &c.LogFormat} {
+		*p = strings.TrimSpace(*p)
+	}
+	for _, p := range []*string{&c.Board, &c.AudioCodec, &c.LogLevel, &c.LogFormat} {
+		*p = strings.ToLower(*p)
+	}
+	c.Groups = cleanList(c.Groups, false)
+	c.ButtonKinds = cleanList(c.ButtonKinds, true)
+	c.MQTT = withDefaultPort(c.MQTT)
+}
+
+func cleanList(in []string, lower bool) []string {
+	out := []string{}
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if lower {
+			s = strings.ToLower(s)
+		}
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var mqttDefaultPorts = map[string]string{"mqtt": "1883", "tcp": "1883", "mqtts": "8883", "ssl": "8883"}
+
+// withDefaultPort adds the scheme's port to an MQTT URL that has none (paho dials the URL's
+// host as it is). Anything else is left for Validate.
+func withDefaultPort(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Port() != "" || strings.HasSuffix(u.Host, ":") {
+		return raw
+	}
+	port, ok := mqttDefaultPorts[u.Scheme]
+	if !ok {
+		return raw
+	}
+	u.Host = net.JoinHostPort(u.Hostname(), port)
+	return u.String()
+}
+
+// deriveDefaults fills ID and StateDir when no layer set them.
+func (c *Config) deriveDefaults(p platform, getenv func(string) string) error {
+	if c.ID == "" {
+		name, err := p.hostname()
+		if err != nil {
+			name = ""
+		}
+		c.ID = idFromHostname(name)
+	}
+	if c.StateDir != "" {
+		return nil
+	}
+	if p.root && c.Board != boardSim {
+		c.StateDir = defaultRootState
+		return nil
+	}
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		c.StateDir = filepath.Join(x, "lenscap")
+		return nil
+	}
+	home := getenv("HOME")
+	if home == "" && p.homeDir != nil {
+		home, _ = p.homeDir()
+	}
+	if home == "" {
+		return errors.New("config: state_dir: no default (neither XDG_STATE_HOME nor HOME is set): set --state-dir")
+	}
+	c.StateDir = filepath.Join(home, ".local", "state", "lenscap")
+	return nil
+}
+
+var (
+	topicNameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	topicLevelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	boardNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	hostnameRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+	// reservedIDs are topic levels that lenscap/<id>/... would collide with.
+	reservedIDs = []string{"all", "group"}
+)
+
+// idFromHostname makes a device id of a host name: up to its first dot, characters other than
+// [A-Za-z0-9_-] replaced by "_", at most 64 of them; "lenscap" if nothing is left.
+func idFromHostname(name string) string {
+	name, _, _ = strings.Cut(name, ".")
+	id := []rune(strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '-' || r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return r
+		}
+		return '_'
+	}, name))
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	switch s := string(id); {
+	case s == "":
+		return "lenscap"
+	case slices.Contains(reservedIDs, s):
+		return "lenscap-" + s
+	default:
+		return s
+	}
+}
+
+// Validate reports every invalid setting, one "config: key: problem" line each.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{key}, args...)...))
+	}
+	if c.Board != boardSim && c.Board != boardAuto && !boardNameRE.MatchString(c.Board) {
+		bad("board", "%q: want sim, auto or a board name of [a-z0-9._-]", c.Board)
+	}
+	if err := checkListen(c.Listen); err != nil {
+		bad("listen", "%q: %v", c.Listen, err)
+	}
+	if c.StateDir == "" || strings.ContainsRune(c.StateDir, 0) {
+		bad("state_dir", "%q: want a directory", c.StateDir)
+	}
+	if err := checkMQTTURL(c.MQTT); err != nil {
+		bad("mqtt", "%v", err)
+	}
+	if !topicNameRE.MatchString(c.ID) {
+		bad("id", "%q: want 1 to 64 of [A-Za-z0-9_-]", c.ID)
+	} else if slices.Contains(reservedIDs, c.ID) {
+		bad("id", "%q is reserved for MQTT topics", c.ID)
+	}
+	for _, g := range c.Groups {
+		if !topicNameRE.MatchString(g) {
+			bad("groups", "%q: want 1 to 64 of [A-Za-z0-9_-]", g)
+		}
+	}
+	for _, r := range c.Token { // the token itself is never printed
+		if r <= ' ' || r > '~' {
+			bad("token", "want printable ASCII without spaces")
+			break
+		}
+	}
+	if err := checkTopicPrefix(c.TopicPrefix); err != nil {
+		bad("topic_prefix", "%q: %v", c.TopicPrefix, err)
+	}
+	if len(c.ButtonKinds) == 0 {
+		bad("button_kinds", "want video, audio or both")
+	}
+	for _, k := range c.ButtonKinds {
+		if k != "video" && k != "audio" {
+			bad("button_kinds", "%q: want video or audio", k)
+		}
+	}
+	if c.AudioCodec != "opus" && c.AudioCodec != "pcmu" {
+		bad("audio_codec", "%q: want opus or pcmu", c.AudioCodec)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q: want text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, e.g. 127.0.0.1:8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q: want 0 to 65535", port)
+	}
+	if host == "" || hostnameRE.MatchString(host) {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Errorf("host %q: want an IP address or a host name", host)
+	}
+	return nil
+}
+
+// checkMQTTURL validates an MQTT broker URL. Its messages never contain the password.
+func checkMQTTURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse's errors quote parts of the URL, which may be the password.
+		return errors.New("not a valid URL (percent-encode characters such as @ : / in the user name and password)")
+	}
+	shown := u.Redacted()
+	if _, ok := mqttDefaultPorts[u.Scheme]; !ok {
+		return fmt.Errorf("%q: want a mqtt://, mqtts://, tcp:// or ssl:// URL", shown)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q: no host", shown)
+	}
+	if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port: want 1 to 65535", shown)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want no path, query or fragment", shown)
+	}
+	return nil
+}
+
+func checkTopicPrefix(p string) error {
+	if strings.HasPrefix(p, "$") {
+		return errors.New("must not start with $ (reserved by brokers)")
+	}
+	for _, level := range strings.Split(p, "/") {
+		if !topicLevelRE.MatchString(level) {
+			return errors.New("want topic levels of [A-Za-z0-9_.-] separated by /")
+		}
+	}
+	return nil
+}
+
+// Redacted returns a copy of c for logging, with the MQTT password and the token replaced by
+// "xxxxx". The copy shares no slices with c.
+func (c Config) Redacted() Config {
+	r := c
+	r.Groups = slices.Clone(c.Groups)
+	r.ButtonKinds = slices.Clone(c.ButtonKinds)
+	if c.Token != "" {
+		r.Token = redactedMark
+	}
+	if c.MQTT != "" {
+		if u, err := url.Parse(c.MQTT); err == nil {
+			r.MQTT = u.Redacted()
+		} else {
+			r.MQTT = redactedMark // unparseable: it may be all password
+		}
+	}
+	return r
+}
+
+// LogValue makes slog print the redacted configuration, whatever the caller passes.
+func (c Config) LogValue() slog.Value {
+	r := c.Redacted()
+	return slog.GroupValue(
+		slog.String("board", r.Board),
+		slog.String("listen", r.Listen),
+		slog.String("state_dir", r.StateDir),
+		slog.String("mqtt", r.MQTT),
+		slog.String("id", r.ID),
+		slog.Any("groups", r.Groups),
+		slog.String("token", r.Token),
+		slog.String("topic_prefix", r.TopicPrefix),
+		slog.Bool("remote_may_lift", r.RemoteMayLift),
+		slog.Any("button_kinds", r.ButtonKinds),
+		slog.String("audio_codec", r.AudioCodec),
+		slog.String("log_level", r.LogLevel),
+		slog.String("log_format", r.LogFormat),
+		slog.String("config_file", r.ConfigFile),
+	)
+}
+
+// SlogLevel is LogLevel as a slog.Level (Info for an unknown level: Validate rejects those).
+func (c Config) SlogLevel() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

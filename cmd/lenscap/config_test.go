@@ -1,0 +1,489 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// testPlatform is a non-root amd64 Linux host named cam-1.example.org.
+func testPlatform() platform {
+	return platform{
+		goos: "linux", goarch: "amd64", root: false,
+		hostname: func() (string, error) { return "cam-1.example.org", nil },
+		homeDir:  func() (string, error) { return "", errors.New("no home") },
+	}
+}
+
+// env is a getenv over a map; HOME is set unless the map says otherwise.
+func env(m map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := m[k]; ok {
+			return v
+		}
+		if k == "HOME" {
+			return "/home/u"
+		}
+		return ""
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustLoad(t *testing.T, p platform, args []string, getenv func(string) string) Config {
+	t.Helper()
+	c, err := loadConfigOn(p, args, getenv)
+	if err != nil {
+		t.Fatalf("loadConfig(%q): %v", args, err)
+	}
+	return c
+}
+
+func TestDefaults(t *testing.T) {
+	got := mustLoad(t, testPlatform(), nil, env(nil))
+	want := Config{
+		Board:       "sim",
+		Listen:      "127.0.0.1:8080",
+		StateDir:    "/home/u/.local/state/lenscap",
+		ID:          "cam-1",
+		Groups:      []string{},
+		TopicPrefix: "lenscap",
+		ButtonKinds: []string{"video", "audio"},
+		AudioCodec:  "opus",
+		LogLevel:    "info",
+		LogFormat:   "text",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestDefaultBoardIsAutoOnLinuxArm64Only(t *testing.T) {
+	for _, tc := range []struct{ goos, goarch, want string }{
+		{"linux", "arm64", "auto"},
+		{"linux", "amd64", "sim"},
+		{"darwin", "arm64", "sim"},
+		{"linux", "arm", "sim"},
+	} {
+		p := testPlatform()
+		p.goos, p.goarch = tc.goos, tc.goarch
+		if got := mustLoad(t, p, nil, env(nil)).Board; got != tc.want {
+			t.Errorf("%s/%s: board %q, want %q", tc.goos, tc.goarch, got, tc.want)
+		}
+	}
+}
+
+func TestDefaultStateDir(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		root  bool
+		board string
+		env   map[string]string
+		want  string
+	}{
+		{"root on a real board", true, "auto", nil, "/var/lib/lenscap"},
+		{"root on a named board", true, "rpi4", map[string]string{"XDG_STATE_HOME": "/x"}, "/var/lib/lenscap"},
+		{"root on the simulated board", true, "sim", nil, "/home/u/.local/state/lenscap"},
+		{"user on a real board", false, "auto", nil, "/home/u/.local/state/lenscap"},
+		{"XDG_STATE_HOME", false, "sim", map[string]string{"XDG_STATE_HOME": "/xdg/state"}, "/xdg/state/lenscap"},
+		{"relative XDG_STATE_HOME is ignored", false, "sim", map[string]string{"XDG_STATE_HOME": "rel"}, "/home/u/.local/state/lenscap"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testPlatform()
+			p.root = tc.root
+			got := mustLoad(t, p, []string{"--board", tc.board}, env(tc.env)).StateDir
+			if got != tc.want {
+				t.Errorf("state dir %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultStateDirFallsBackToUserHomeDir(t *testing.T) {
+	p := testPlatform()
+	p.homeDir = func() (string, error) { return "/root", nil }
+	got := mustLoad(t, p, nil, env(map[string]string{"HOME": ""})).StateDir
+	if got != "/root/.local/state/lenscap" {
+		t.Errorf("state dir %q", got)
+	}
+}
+
+func TestNoHomeAndNoStateDirIsAnError(t *testing.T) {
+	_, err := loadConfigOn(testPlatform(), nil, env(map[string]string{"HOME": ""}))
+	if err == nil || !strings.Contains(err.Error(), "config: state_dir:") {
+		t.Fatalf("err = %v, want a state_dir error", err)
+	}
+	// An explicit directory needs no home.
+	mustLoad(t, testPlatform(), []string{"--state-dir", "/s"}, env(map[string]string{"HOME": ""}))
+}
+
+// layerCase is one key set to a different value by each layer.
+type layerCase struct {
+	key                 string
+	yaml, env, flag     string // the YAML value (as YAML), the environment's and the flag's
+	atYAML, atEnv, atFl func(Config) bool
+}
+
+func layerCases() []layerCase {
+	str := func(get func(Config) string, want string) func(Config) bool {
+		return func(c Config) bool { return get(c) == want }
+	}
+	list := func(get func(Config) []string, want ...string) func(Config) bool {
+		return func(c Config) bool { return slices.Equal(get(c), want) }
+	}
+	board := func(c Config) string { return c.Board }
+	return []layerCase{
+		{"board", "rpi4", "rpi5", "sim", str(board, "rpi4"), str(board, "rpi5"), str(board, "sim")},
+		{"listen", "127.0.0.1:1", "127.0.0.1:2", ":3",
+			str(func(c Config) string { return c.Listen }, "127.0.0.1:1"),
+			str(func(c Config) string { return c.Listen }, "127.0.0.1:2"),
+			str(func(c Config) string { return c.Listen }, ":3")},
+		{"state_dir", "/y", "/e", "/f",
+			str(func(c Config) string { return c.StateDir }, "/y"),
+			str(func(c Config) string { return c.StateDir }, "/e"),
+			str(func(c Config) string { return c.StateDir }, "/f")},
+		{"mqtt", "mqtt://y:1883", "mqtts://e:8883", "tcp://f:1",
+			str(func(c Config) string { return c.MQTT }, "mqtt://y:1883"),
+			str(func(c Config) string { return c.MQTT }, "mqtts://e:8883"),
+			str(func(c Config) string { return c.MQTT }, "tcp://f:1")},
+		{"id", "y", "e", "f",
+			str(func(c Config) string { return c.ID }, "y"),
+			str(func(c Config) string { return c.ID }, "e"),
+			str(func(c Config) string { return c.ID }, "f")},
+		{"groups", "[y1, y2]", "e1,e2", "f1",
+			list(func(c Config) []string { return c.Groups }, "y1", "y2"),
+			list(func(c Config) []string { return c.Groups }, "e1", "e2"),
+			list(func(c Config) []string { return c.Groups }, "f1")},
+		{"token", "ytok", "etok", "ftok",
+			str(func(c Config) string { return c.Token }, "ytok"),
+			str(func(c Config) string { return c.Token }, "etok"),
+			str(func(c Config) string { return c.Token }, "ftok")},
+		{"topic_prefix", "y/l", "e", "f",
+			str(func(c Config) string { return c.TopicPrefix }, "y/l"),
+			str(func(c Config) string { return c.TopicPrefix }, "e"),
+			str(func(c Config) string { return c.TopicPrefix }, "f")},
+		{"remote_may_lift", "true", "false", "true",
+			func(c Config) bool { return c.RemoteMayLift },
+			func(c Config) bool { return !c.RemoteMayLift },
+			func(c Config) bool { return c.RemoteMayLift }},
+		{"button_kinds", "[audio]", "video", "audio,video",
+			list(func(c Config) []string { return c.ButtonKinds }, "audio"),
+			list(func(c Config) []string { return c.ButtonKinds }, "video"),
+			list(func(c Config) []string { return c.ButtonKinds }, "audio", "video")},
+		{"audio_codec", "pcmu", "opus", "pcmu",
+			str(func(c Config) string { return c.AudioCodec }, "pcmu"),
+			str(func(c Config) string { return c.AudioCodec }, "opus"),
+			str(func(c Config) string { return c.AudioCodec }, "pcmu")},
+		{"log_level", "debug", "warn", "error",
+			str(func(c Config) string { return c.LogLevel }, "debug"),
+			str(func(c Config) string { return c.LogLevel }, "warn"),
+			str(func(c Config) string { return c.LogLevel }, "error")},
+		{"log_format", "json", "text", "json",
+			str(func(c Config) string { return c.LogFormat }, "json"),
+			str(func(c Config) string { return c.LogFormat }, "text"),
+			str(func(c Config) string { return c.LogFormat }, "json")},
+	}
+}
+
+func TestEachLayerOverridesThePrevious(t *testing.T) {
+	for _, tc := range layerCases() {
+		t.Run(tc.key, func(t *testing.T) {
+			file := writeFile(t, "lenscap.yaml", tc.key+": "+tc.yaml+"\n")
+			args := []string{"--config", file}
+			flagArgs := append(slices.Clone(args), "--"+flagName(tc.key)+"="+tc.flag)
+
+			if c := mustLoad(t, testPlatform(), args, env(nil)); !tc.atYAML(c) {
+				t.Errorf("file over defaults: got %+v", c)
+			}
+			e := env(map[string]string{envName(tc.key): tc.env})
+			if c := mustLoad(t, testPlatform(), args, e); !tc.atEnv(c) {
+				t.Errorf("environment over file: got %+v", c)
+			}
+			if c := mustLoad(t, testPlatform(), flagArgs, e); !tc.atFl(c) {
+				t.Errorf("flag over environment: got %+v", c)
+			}
+			empty := env(map[string]string{envName(tc.key): ""})
+			if c := mustLoad(t, testPlatform(), args, empty); !tc.atYAML(c) {
+				t.Errorf("an empty variable counts as unset: got %+v", c)
+			}
+		})
+	}
+}
+
+func TestEveryKeyIsAFlagAVariableAndAYAMLKey(t *testing.T) {
+	var tags []string
+	ft := reflect.TypeFor[fileConfig]()
+	for i := range ft.NumField() {
+		tags = append(tags, ft.Field(i).Tag.Get("yaml"))
+	}
+	var keys, tested []string
+	for _, s := range settings() {
+		keys = append(keys, s.key)
+	}
+	for _, tc := range layerCases() {
+		tested = append(tested, tc.key)
+	}
+	if !slices.Equal(keys, tags) {
+		t.Errorf("settings %v, YAML keys %v: they must match", keys, tags)
+	}
+	if !slices.Equal(keys, tested) {
+		t.Errorf("settings %v, layer cases %v: test every key", keys, tested)
+	}
+	// Config has one field per key, plus ConfigFile.
+	if n := reflect.TypeFor[Config]().NumField(); n != len(keys)+1 {
+		t.Errorf("Config has %d fields for %d keys: add the new one to settings() and fileConfig", n, len(keys))
+	}
+}
+
+func TestConfigFileFromEnvironmentAndFlag(t *testing.T) {
+	envFile := writeFile(t, "env.yaml", "listen: 127.0.0.1:1\n")
+	flagFile := writeFile(t, "flag.yaml", "listen: 127.0.0.1:2\n")
+	e := env(map[string]string{"LENSCAP_CONFIG": envFile})
+
+	c := mustLoad(t, testPlatform(), nil, e)
+	if c.Listen != "127.0.0.1:1" || c.ConfigFile != envFile {
+		t.Errorf("LENSCAP_CONFIG: listen %q, file %q", c.Listen, c.ConfigFile)
+	}
+	c = mustLoad(t, testPlatform(), []string{"--config", flagFile}, e)
+	if c.Listen != "127.0.0.1:2" || c.ConfigFile != flagFile {
+		t.Errorf("--config over LENSCAP_CONFIG: listen %q, file %q", c.Listen, c.ConfigFile)
+	}
+}
+
+func TestFullYAMLFile(t *testing.T) {
+	file := writeFile(t, "full.yaml", `# a camera in the hall
+board: rpi4
+listen: 0.0.0.0:8443
+state_dir: /var/lib/cam
+mqtt: mqtts://cam-1:s3cret@broker.example.org
+id: hall
+groups:
+  - ground-floor
+  - indoor
+token: abc.DEF_123
+topic_prefix: home/lenscap
+remote_may_lift: true
+button_kinds: [video]
+audio_codec: PCMU
+log_level: Debug
+log_format: json
+`)
+	got := mustLoad(t, testPlatform(), []string{"--config", file}, env(nil))
+	want := Config{
+		Board: "rpi4", Listen: "0.0.0.0:8443", StateDir: "/var/lib/cam",
+		MQTT: "mqtts://cam-1:s3cret@broker.example.org:8883", ID: "hall",
+		Groups: []string{"ground-floor", "indoor"}, Token: "abc.DEF_123",
+		TopicPrefix: "home/lenscap", RemoteMayLift: true, ButtonKinds: []string{"video"},
+		AudioCodec: "pcmu", LogLevel: "debug", LogFormat: "json", ConfigFile: file,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestUnknownYAMLKeyIsAnErrorNamingTheKey(t *testing.T) {
+	file := writeFile(t, "bad.yaml", "listen: 127.0.0.1:1\nstate-dir: /x\n")
+	_, err := loadConfigOn(testPlatform(), []string{"--config", file}, env(nil))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{file, "line 2", `unknown key "state-dir"`, "state_dir"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestBadYAMLFiles(t *testing.T) {
+	for _, tc := range []struct{ name, content, want string }{
+		{"wrong type", "remote_may_lift: maybe\n", "config: "},
+		{"nested list", "groups: [[a]]\n", "config: "},
+		{"map for a string", "listen: {a: b}\n", "config: "},
+		{"top-level list", "- listen\n", "config: "},
+		{"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", "want one YAML document"},
+		{"syntax", "listen: [\n", "config: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := writeFile(t, "c.yaml", tc.content)
+			_, err := loadConfigOn(testPlatform(), []string{"--config", file}, env(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEmptyYAMLFileKeepsTheDefaults(t *testing.T) {
+	file := writeFile(t, "empty.yaml", "# nothing here\n")
+	if c := mustLoad(t, testPlatform(), []string{"--config", file}, env(nil)); c.Listen != defaultListen {
+		t.Errorf("listen %q", c.Listen)
+	}
+}
+
+func TestMissingAndHugeConfigFiles(t *testing.T) {
+	_, err := loadConfigOn(testPlatform(), []string{"--config", "/nonexistent/lenscap.yaml"}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/lenscap.yaml") {
+		t.Errorf("missing file: err = %v", err)
+	}
+	huge := writeFile(t, "huge.yaml", "# "+strings.Repeat("x", maxConfigFileSize)+"\n")
+	_, err = loadConfigOn(testPlatform(), []string{"--config", huge}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("huge file: err = %v", err)
+	}
+}
+
+func TestGroupsParsing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		yaml string
+		args []string
+		want []string
+	}{
+		{"comma list", "", []string{"--groups", "g1,g2"}, []string{"g1", "g2"}},
+		{"spaces, empties and repeats", "", []string{"--groups", " g1 , ,g2,g1,"}, []string{"g1", "g2"}},
+		{"YAML list", "groups: [a, b]\n", nil, []string{"a", "b"}},
+		{"YAML block list", "groups:\n  - a\n  - b\n", nil, []string{"a", "b"}},
+		{"YAML string", "groups: a,b\n", nil, []string{"a", "b"}},
+		{"YAML empty list", "groups: []\n", nil, []string{}},
+		{"YAML null keeps the default", "groups: ~\n", nil, []string{}},
+		{"YAML alias", "groups: &g [video]\nbutton_kinds: *g\n", nil, []string{"video"}},
+		{"YAML nested list", "groups: [[a]]\n", nil, nil},
+		{"flag clears the file's groups", "groups: [a]\n", []string{"--groups", ""}, []string{}},
+		{"case is kept", "", []string{"--groups", "Hall"}, []string{"Hall"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.yaml != "" {
+				args = append([]string{"--config", writeFile(t, "g.yaml", tc.yaml)}, args...)
+			}
+			c, err := loadConfigOn(testPlatform(), args, env(nil))
+			if tc.want == nil {
+				if err == nil {
+					t.Errorf("no error, groups %q", c.Groups)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Groups, tc.want) {
+				t.Errorf("groups %q, want %q", c.Groups, tc.want)
+			}
+		})
+	}
+	// From the environment, with the file's list overridden.
+	file := writeFile(t, "g.yaml", "groups: [a]\n")
+	c := mustLoad(t, testPlatform(), []string{"--config", file}, env(map[string]string{"LENSCAP_GROUPS": "x, y"}))
+	if !slices.Equal(c.Groups, []string{"x", "y"}) {
+		t.Errorf("LENSCAP_GROUPS: groups %q", c.Groups)
+	}
+}
+
+func TestHelpReturnsTheUsage(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		_, err := loadConfigOn(testPlatform(), []string{arg}, env(nil))
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%s: err = %v, want flag.ErrHelp", arg, err)
+		}
+		for _, s := range settings() {
+			if !strings.Contains(err.Error(), "-"+flagName(s.key)) {
+				t.Errorf("%s: usage lacks -%s", arg, flagName(s.key))
+			}
+		}
+		for _, want := range []string{"-config", "LENSCAP_STATE_DIR", "state_dir"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: usage lacks %q", arg, want)
+			}
+		}
+	}
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--listen"}, "listen"},
+		{[]string{"--board", "sim", "extra"}, `unexpected argument "extra"`},
+	} {
+		_, err := loadConfigOn(testPlatform(), tc.args, env(nil))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%q: err = %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestRepeatedFlagLastWins(t *testing.T) {
+	c := mustLoad(t, testPlatform(), []string{"--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"}, env(nil))
+	if c.Listen != "127.0.0.1:2" {
+		t.Errorf("listen %q", c.Listen)
+	}
+}
+
+func TestLoadConfigOnThisHost(t *testing.T) {
+	dir := t.TempDir()
+	c, err := loadConfig([]string{"--state-dir", dir}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StateDir != dir || c.ID == "" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+// FuzzLoadConfigYAML checks that no file makes the loader panic, and that whatever it accepts
+// validates (or fails validation) without panicking either.
+func FuzzLoadConfigYAML(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"board: sim\nlisten: 127.0.0.1:0\n",
+		"mqtt: mqtt://u:p@h\ngroups: [a, b]\nbutton_kinds: video\nremote_may_lift: true\n",
+		"groups: a,b\n",
+		"groups: [[a]]\n",
+		"groups: {a: b}\n",
+		"x: 1\n",
+		"- a\n- b\n",
+		"a: &a [1]\nb: *a\n",
+		"groups: &g [a]\nbutton_kinds: *g\n",
+		"groups: *undefined\n",
+		"listen: !!binary aGVsbG8=\n",
+		"remote_may_lift: !!str true\n",
+		"---\n---\n",
+		"listen: [\n",
+		"\t",
+		"id: \"\\u0000\"\n",
+		"mqtt: \"%\"\n",
+		"topic_prefix: ~\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := defaultConfig(testPlatform())
+		if err := loadYAML(data, "fuzz.yaml", &c); err != nil {
+			if !strings.HasPrefix(err.Error(), "config: fuzz.yaml: ") {
+				t.Errorf("error without its origin: %v", err)
+			}
+			return
+		}
+		c.normalize()
+		if err := c.deriveDefaults(testPlatform(), env(nil)); err != nil {
+			return
+		}
+		_ = c.Validate()
+		_ = c.Redacted()
+		_ = c.LogValue()
+	})
+}
