@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,12 +62,16 @@ type Config struct {
 // Device is the camera: its sources, the current track of each kind (the camera-and-microphone
 // MediaStream), and the privacy state machine that decides which kinds are live.
 type Device struct {
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	sources  map[Kind]*Source
-	failures chan kindErr
-	ready    chan struct{}
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	sources map[Kind]*Source
+	ready   chan struct{}
+	running atomic.Bool
+
+	failMu sync.Mutex     // guards failed; never held with mu
+	failed map[Kind]error // sources that failed, for Run to handle
+	failC  chan struct{}  // signalled when failed gains an entry
 
 	mu       sync.Mutex // serialises changes; held through a whole cut or lift
 	state    State
@@ -78,9 +83,25 @@ type Device struct {
 	stopped  bool // Run returned: no source is opened any more
 }
 
-type kindErr struct {
-	kind Kind
-	err  error
+// reportFailure records that a kind's source failed, for Run. It never blocks: the source's
+// reader goroutine calls it, and a later failure of the same kind replaces an earlier one.
+func (d *Device) reportFailure(k Kind, err error) {
+	d.failMu.Lock()
+	d.failed[k] = err
+	d.failMu.Unlock()
+	select {
+	case d.failC <- struct{}{}:
+	default:
+	}
+}
+
+// takeFailures returns and forgets the failures recorded so far.
+func (d *Device) takeFailures() map[Kind]error {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	f := d.failed
+	d.failed = make(map[Kind]error)
+	return f
 }
 
 // New returns a device over the given drivers (at most one per kind). It opens nothing: Run
@@ -110,15 +131,16 @@ func New(cfg Config, drivers ...Driver) (*Device, error) {
 		}
 	}
 	d := &Device{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		sources:  make(map[Kind]*Source),
-		failures: make(chan kindErr, len(Kinds)),
-		ready:    make(chan struct{}),
-		tracks:   make(map[Kind]*Track),
-		errs:     make(map[Kind]string),
-		retry:    make(map[Kind]time.Duration),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		sources: make(map[Kind]*Source),
+		failed:  make(map[Kind]error),
+		failC:   make(chan struct{}, 1),
+		ready:   make(chan struct{}),
+		tracks:  make(map[Kind]*Track),
+		errs:    make(map[Kind]string),
+		retry:   make(map[Kind]time.Duration),
 	}
 	for _, drv := range drivers {
 		k := drv.Kind()
@@ -129,12 +151,7 @@ func New(cfg Config, drivers ...Driver) (*Device, error) {
 			return nil, fmt.Errorf("device: two %s drivers", k)
 		}
 		s := NewSource(drv, cfg.Logger)
-		s.setErrorHandler(func(err error) {
-			select { // never blocks the reader; one pending failure per kind is enough
-			case d.failures <- kindErr{k, err}:
-			default:
-			}
-		})
+		s.setErrorHandler(func(err error) { d.reportFailure(k, err) })
 		d.sources[k] = s
 	}
 	return d, nil
@@ -183,7 +200,8 @@ func (d *Device) Track(k Kind) *Track {
 func (d *Device) statusLocked() Status {
 	st := Status{Seq: d.state.Seq}
 	for _, k := range Kinds {
-		ks := KindStatus{KindState: d.state.Kind(k), Live: d.tracks[k] != nil, Error: d.errs[k]}
+		t := d.tracks[k] // a track whose source just failed is ended until Run removes it
+		ks := KindStatus{KindState: d.state.Kind(k), Live: t != nil && t.ReadyState() == ReadyStateLive, Error: d.errs[k]}
 		if k == KindAudio {
 			st.Audio = ks
 		} else {
@@ -195,12 +213,26 @@ func (d *Device) statusLocked() Status {
 
 // Run loads the privacy state (an unreadable state is private), opens the sources of the kinds
 // that are not private, and then reopens failed sources with backoff until ctx ends; it then
-// stops every track and returns nil.
+// stops every track and returns nil. A Device runs once: a second Run is an error.
 func (d *Device) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("device: Run called twice")
+	}
 	d.boot()
 	close(d.ready)
 	timers := make(map[Kind]*time.Timer)
 	retryC := make(chan Kind, len(Kinds))
+	retryAfter := func(k Kind, delay time.Duration) {
+		if t := timers[k]; t != nil {
+			t.Stop()
+		}
+		timers[k] = time.AfterFunc(delay, func() {
+			select {
+			case retryC <- k:
+			case <-ctx.Done():
+			}
+		})
+	}
 	defer func() {
 		for _, t := range timers {
 			t.Stop()
@@ -211,19 +243,15 @@ func (d *Device) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case f := <-d.failures:
-			if delay, ok := d.sourceFailed(f); ok {
-				k := f.kind
-				if t := timers[k]; t != nil {
-					t.Stop()
+		case <-d.failC:
+			for k, err := range d.takeFailures() {
+				if delay, ok := d.sourceFailed(k, err); ok {
+					retryAfter(k, delay)
 				}
-				timers[k] = time.AfterFunc(delay, func() { retryC <- k })
 			}
 		case k := <-retryC:
 			delete(timers, k)
-			if delay, ok := d.reopen(k); ok {
-				timers[k] = time.AfterFunc(delay, func() { retryC <- k })
-			}
+			d.reopen(k)
 		}
 	}
 }
@@ -233,11 +261,19 @@ func (d *Device) boot() {
 	defer d.mu.Unlock()
 	st, err := d.cfg.Store.Load()
 	if err != nil {
-		// Fail closed: a state we cannot read may have been private.
+		// Fail closed: a state we cannot read may have been private. Its seq is lost too, so
+		// the new one starts from the clock: still above any count a device reaches, so
+		// consumers that order reports by seq keep accepting ours.
 		now := d.now()
-		st.Video = KindState{Private: true, By: ByBoot, Since: now}
-		st.Audio = KindState{Private: true, By: ByBoot, Since: now}
+		st = State{
+			Video: KindState{Private: true, By: ByBoot, Since: now},
+			Audio: KindState{Private: true, By: ByBoot, Since: now},
+			Seq:   uint64(max(now.Unix(), 1)),
+		}
 		d.log.Error("privacy state unreadable: starting private", "err", err)
+		if err := d.cfg.Store.Save(st); err != nil {
+			d.log.Error("cannot replace the unreadable privacy state", "err", err)
+		}
 	}
 	d.state = st
 	for _, k := range Kinds {
@@ -259,10 +295,7 @@ func (d *Device) openLocked(k Kind) error {
 	if err != nil {
 		d.errs[k] = err.Error()
 		d.log.Error("source failed to open", "kind", k, "err", err)
-		select {
-		case d.failures <- kindErr{k, err}:
-		default:
-		}
+		d.reportFailure(k, err)
 		return err
 	}
 	delete(d.errs, k)
@@ -365,22 +398,22 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 }
 
 // sourceFailed handles a source that failed; it returns the delay before a reopen.
-func (d *Device) sourceFailed(f kindErr) (time.Duration, bool) {
+func (d *Device) sourceFailed(k Kind, err error) (time.Duration, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if t := d.tracks[f.kind]; t != nil && t.ReadyState() == ReadyStateEnded {
+	if t := d.tracks[k]; t != nil && t.ReadyState() == ReadyStateEnded {
 		for _, s := range d.sinks {
 			s.RemoveTracks([]*Track{t})
 		}
-		delete(d.tracks, f.kind)
+		delete(d.tracks, k)
 	}
-	if d.tracks[f.kind] != nil || d.state.Kind(f.kind).Private {
+	if d.tracks[k] != nil || d.state.Kind(k).Private || d.stopped {
 		return 0, false
 	}
-	d.errs[f.kind] = f.err.Error()
-	d.log.Error("source failed", "kind", f.kind, "err", f.err)
+	d.errs[k] = err.Error()
+	d.log.Error("source failed", "kind", k, "err", err)
 	d.notifyLocked()
-	delay := d.retry[f.kind]
+	delay := d.retry[k]
 	switch {
 	case delay == 0:
 		delay = d.cfg.RetryMin
@@ -389,23 +422,24 @@ func (d *Device) sourceFailed(f kindErr) (time.Duration, bool) {
 	default:
 		delay *= 2
 	}
-	d.retry[f.kind] = delay
+	d.retry[k] = delay
 	return delay, true
 }
 
-// reopen tries a failed source again; it returns the delay before the next try.
-func (d *Device) reopen(k Kind) (time.Duration, bool) {
+// reopen tries a failed source again. A failure is reported by openLocked, and Run schedules
+// the next try with a longer delay; a success resets the backoff.
+func (d *Device) reopen(k Kind) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.tracks[k] != nil || d.state.Kind(k).Private {
-		return 0, false
+		return
 	}
 	if err := d.openLocked(k); err != nil {
-		return 0, false // openLocked queued a failure, which schedules the next try
+		return
 	}
+	d.retry[k] = 0
 	d.log.Info("source reopened", "kind", k)
 	d.notifyLocked()
-	return 0, false
 }
 
 func (d *Device) notifyLocked() {

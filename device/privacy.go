@@ -114,7 +114,12 @@ func (p Policy) next(cur State, c Change, now time.Time) (State, error) {
 			}
 			continue
 		}
-		if !want && ks.By == ByButton && c.By != ByButton && !p.RemoteMayLift {
+		// Privacy from boot (an unreadable state) counts as the button's: the lost state may
+		// have been a press, and only the button may undo a press.
+		if !want && (ks.By == ByButton || ks.By == ByBoot) && c.By != ByButton && !p.RemoteMayLift {
+			if ks.By == ByBoot {
+				return cur, fmt.Errorf("%s: private since boot (the saved state was unreadable), which counts as the button's: %w", k, ErrButtonWins)
+			}
 			return cur, fmt.Errorf("%s: %w", k, ErrButtonWins)
 		}
 		nxt.set(k, KindState{Private: want, By: c.By, Since: now})

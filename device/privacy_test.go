@@ -113,12 +113,20 @@ func TestRemoteCutThenRemoteLift(t *testing.T) {
 	}
 }
 
-func TestRemoteMayLiftBootPrivacy(t *testing.T) {
-	var p Policy
+func TestBootPrivacyIsLiftedOnlyByTheButtonUnlessPolicyAllows(t *testing.T) {
 	cur := State{Video: private(ByBoot), Audio: private(ByBoot)}
-	got := mustNext(t, p, cur, Change{Video: ptr(false), By: ByRemote})
+	var p Policy
+	if _, err := p.next(cur, Change{Video: ptr(false), By: ByRemote}, time.Now()); !errors.Is(err, ErrButtonWins) {
+		t.Fatalf("remote lift of boot privacy: %v, want ErrButtonWins", err)
+	}
+	got := mustNext(t, p, cur, Change{Video: ptr(false), By: ByButton})
 	if got.Video.Private || !got.Audio.Private {
-		t.Errorf("state = %+v", got)
+		t.Errorf("button lift: %+v", got)
+	}
+	p.RemoteMayLift = true
+	got = mustNext(t, p, cur, Change{Video: ptr(false), By: ByRemote})
+	if got.Video.Private || !got.Audio.Private {
+		t.Errorf("remote lift allowed by policy: %+v", got)
 	}
 }
 

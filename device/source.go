@@ -61,6 +61,7 @@ func (s *Source) NewTrack() (*Track, error) {
 			return nil, fmt.Errorf("device: open %s source: %w", s.Kind(), err)
 		}
 		s.opens.Add(1)
+		s.log.Info("source opened", "kind", s.Kind())
 		s.stream = st
 		s.done = make(chan struct{})
 		go s.read(st, s.done)
@@ -145,6 +146,7 @@ func (s *Source) release(t *Track) {
 		s.log.Warn("close stream", "kind", s.Kind(), "err", err)
 	}
 	<-done
+	s.log.Info("source closed", "kind", s.Kind())
 }
 
 // requestKeyframe asks the open stream for a keyframe; requests before the next frame merge.

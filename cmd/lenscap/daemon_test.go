@@ -216,9 +216,15 @@ func TestCorruptStateFileStartsPrivate(t *testing.T) {
 	if !strings.Contains(d.log.String(), "unreadable") {
 		t.Errorf("corruption not logged:\n%s", d.log)
 	}
-	// The owner can lift boot privacy remotely: it is not the button's.
-	if code, b := d.do(t, "POST", "/api/privacy", "", strings.NewReader(`{"video":false,"audio":false}`)); code != http.StatusOK {
-		t.Fatalf("lift boot privacy: %d %s", code, b)
+	// Boot privacy counts as the button's: a remote lift is refused, a press lifts it.
+	if code, b := d.do(t, "POST", "/api/privacy", "", strings.NewReader(`{"video":false,"audio":false}`)); code != http.StatusConflict {
+		t.Fatalf("remote lift of boot privacy: %d %s, want 409", code, b)
+	}
+	if code, b := d.do(t, "POST", "/api/button", "", nil); code != http.StatusOK {
+		t.Fatalf("button: %d %s", code, b)
+	}
+	if st := d.state(t); st.Video.Private || !st.Video.Live {
+		t.Fatalf("after the press: %+v", st)
 	}
 }
 
