@@ -135,6 +135,9 @@ func (s *Server) newAPI() (*webrtc.API, error) {
 	// No multicast DNS: viewers reach us through our host candidates (a browser's own
 	// .local candidates become peer-reflexive ones), and the camera sends no multicast.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// A browser hides its addresses behind mDNS names, so its candidate is learnt when its
+	// first check arrives (peer-reflexive); pion would wait a second before using it.
+	se.SetPrflxAcceptanceMinWait(0)
 	if s.cfg.PionLogger != nil {
 		se.LoggerFactory = s.cfg.PionLogger
 	}

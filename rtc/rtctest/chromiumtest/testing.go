@@ -1,0 +1,34 @@
+package chromiumtest
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// New starts Chromium for t. It skips t when Chromium is not installed and
+// fails it on any other start error. The browser is closed by t.Cleanup,
+// which first logs the page's console and exceptions if t failed.
+func New(t testing.TB) *Browser {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), defaultStartTimeout)
+	defer cancel()
+	b, err := Start(ctx, Options{})
+	if errors.Is(err, ErrNotFound) {
+		t.Skipf("skipping: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			if logs := b.Logs(); logs != "" {
+				t.Logf("chromium console and exceptions:\n%s", logs)
+			}
+		}
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
