@@ -14,9 +14,10 @@ import (
 // Its methods are called with the device's lock held, in the order of the changes, and must
 // not call back into the Device.
 type Sink interface {
-	// AddTrack adds a newly live track to every viewer (addTrack on each connection, on the
+	// AddTracks adds newly live tracks to every viewer, as one change (addTrack on each
+	// connection for each, on the transceiver the kind always had, and one renegotiation).
 	// transceiver the kind had, and a renegotiation).
-	AddTrack(t *Track)
+	AddTracks(ts []*Track)
 	// RemoveTracks is removeStream for the given tracks: removeTrack on every sender of any of
 	// them, as one change (one negotiation per viewer). When it returns no viewer's sender is
 	// sending them any more; the negotiations may still be under way.
@@ -165,10 +166,14 @@ func (d *Device) AddSink(s Sink) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sinks = append(d.sinks, s)
+	var ts []*Track
 	for _, k := range Kinds {
 		if t := d.tracks[k]; t != nil {
-			s.AddTrack(t)
+			ts = append(ts, t)
 		}
+	}
+	if len(ts) > 0 {
+		s.AddTracks(ts)
 	}
 }
 
@@ -276,34 +281,47 @@ func (d *Device) boot() {
 		}
 	}
 	d.state = st
+	var open []Kind
 	for _, k := range Kinds {
 		if !st.Kind(k).Private {
-			d.openLocked(k)
+			open = append(open, k)
 		}
 	}
+	d.openLocked(open...)
 	d.log.Info("privacy state loaded", "video_private", st.Video.Private, "audio_private", st.Audio.Private, "seq", st.Seq)
 	d.notifyLocked()
 }
 
-// openLocked opens a kind's source and gives its track to the sinks.
-func (d *Device) openLocked(k Kind) error {
-	src := d.sources[k]
-	if src == nil || d.stopped { // after Run, nobody would close it
-		return nil
+// openLocked opens the kinds' sources and gives their tracks to the sinks, as one change. It
+// returns the first error; a kind that failed is reported for Run to retry.
+func (d *Device) openLocked(kinds ...Kind) error {
+	var first error
+	var ts []*Track
+	for _, k := range kinds {
+		src := d.sources[k]
+		if src == nil || d.stopped { // after Run, nobody would close it
+			continue
+		}
+		t, err := src.NewTrack()
+		if err != nil {
+			d.errs[k] = err.Error()
+			d.log.Error("source failed to open", "kind", k, "err", err)
+			d.reportFailure(k, err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		delete(d.errs, k)
+		d.tracks[k] = t
+		ts = append(ts, t)
 	}
-	t, err := src.NewTrack()
-	if err != nil {
-		d.errs[k] = err.Error()
-		d.log.Error("source failed to open", "kind", k, "err", err)
-		d.reportFailure(k, err)
-		return err
+	if len(ts) > 0 {
+		for _, s := range d.sinks {
+			s.AddTracks(ts)
+		}
 	}
-	delete(d.errs, k)
-	d.tracks[k] = t
-	for _, s := range d.sinks {
-		s.AddTrack(t)
-	}
-	return nil
+	return first
 }
 
 // SetPrivacy applies a change and returns the new status. Kinds becoming private are cut
@@ -380,15 +398,17 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 			delete(d.tracks, t.Kind())
 		}
 	}
+	var lift []Kind
 	for _, k := range Kinds {
 		if nxt.Kind(k).Private {
 			delete(d.errs, k) // a private kind reports no error
 		}
 		if prev.Kind(k).Private && !nxt.Kind(k).Private && d.tracks[k] == nil {
 			d.retry[k] = 0
-			d.openLocked(k)
+			lift = append(lift, k)
 		}
 	}
+	d.openLocked(lift...)
 	if nxt.Seq != prev.Seq {
 		d.log.Info("privacy changed", "by", c.By, "video_private", nxt.Video.Private,
 			"audio_private", nxt.Audio.Private, "seq", nxt.Seq, "took", d.now().Sub(c.At))

@@ -34,7 +34,13 @@ func newFakeSink() *fakeSink {
 	return &fakeSink{frames: make(map[device.Kind]int), newFr: make(chan struct{})}
 }
 
-func (s *fakeSink) AddTrack(t *device.Track) {
+func (s *fakeSink) AddTracks(ts []*device.Track) {
+	for _, t := range ts {
+		s.addTrack(t)
+	}
+}
+
+func (s *fakeSink) addTrack(t *device.Track) {
 	s.mu.Lock()
 	s.calls = append(s.calls, sinkCall{"add", []*device.Track{t}})
 	onAdd := s.onAdd

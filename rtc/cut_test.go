@@ -71,6 +71,9 @@ func TestButtonCutsEveryViewerWithNoPacketAfterTheCut(t *testing.T) {
 				break
 			}
 		}
+		if n := len(v.Offers()); n != 3 {
+			t.Errorf("viewer %d: %d offers after the lift, want 3 (one negotiation for both kinds)", i, n)
+		}
 		for _, o := range v.Offers() {
 			if o.MSections != 2 {
 				t.Errorf("viewer %d: offer with %d m-sections, want 2", i, o.MSections)

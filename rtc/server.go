@@ -165,15 +165,17 @@ func (s *Server) fanout(k device.Kind) *fanout {
 	return nil
 }
 
-// AddTrack implements device.Sink: the track's frames go to every viewer, each of which is
-// renegotiated to receive it on the transceiver the kind always had.
-func (s *Server) AddTrack(t *device.Track) {
-	f := s.fanout(t.Kind())
-	if f == nil {
-		s.log.Error("track of a kind without codec", "kind", t.Kind())
-		return
+// AddTracks implements device.Sink: the tracks' frames go to every viewer, each of which is
+// renegotiated once to receive them on the transceivers the kinds always had.
+func (s *Server) AddTracks(ts []*device.Track) {
+	for _, t := range ts {
+		f := s.fanout(t.Kind())
+		if f == nil {
+			s.log.Error("track of a kind without codec", "kind", t.Kind())
+			continue
+		}
+		f.attach(t)
 	}
-	f.attach(t)
 	s.wakeAll()
 }
 
