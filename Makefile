@@ -37,6 +37,8 @@ test:
 	$(GO) vet ./...
 	@$(FMT_CHECK)
 	LENSCAP_REQUIRE_CHROMIUM=1 LENSCAP_REQUIRE_MOSQUITTO=1 $(GO) test -count=1 -timeout 14m $(GOTESTFLAGS) ./...
+	# The privacy core again under the race detector: the cut is a concurrency contract.
+	$(GO) test -race -count=1 -timeout 10m ./device/... ./rtc/
 
 # Hook: every scripts/bench-*.sh runs after the Go benchmarks (none yet).
 bench:

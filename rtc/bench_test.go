@@ -30,7 +30,7 @@ func BenchmarkCut(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		for range cuts {
-			n := len(v.Offers())
+			n := v.OfferCount()
 			trigger := time.Now()
 			_, err := r.dev.PressButton(ctx, trigger)
 			must(b, err)
@@ -38,7 +38,7 @@ func BenchmarkCut(b *testing.B) {
 			must(b, v.WaitFor(ctx, "cut offer", offerWith(n, "inactive", "inactive")))
 			offered = append(offered, v.Offers()[len(v.Offers())-1].Arrival.Sub(trigger))
 			lastPacket = append(lastPacket, max(0, r.srv.LastSent("video").Sub(trigger)))
-			n = len(v.Offers())
+			n = v.OfferCount()
 			lift := time.Now()
 			_, err = r.dev.PressButton(ctx, lift)
 			must(b, err)

@@ -45,7 +45,7 @@ func TestButtonCutsEveryViewerWithNoPacketAfterTheCut(t *testing.T) {
 	}
 	for i, v := range viewers {
 		must(t, v.WaitFor(ctx, "renegotiation", offerWith(1, "inactive", "inactive")))
-		if n := len(v.Offers()); n != 2 {
+		if n := v.OfferCount(); n != 2 {
 			t.Errorf("viewer %d: %d offers, want 2 (one negotiation for both kinds)", i, n)
 		}
 	}
@@ -71,7 +71,7 @@ func TestButtonCutsEveryViewerWithNoPacketAfterTheCut(t *testing.T) {
 				break
 			}
 		}
-		if n := len(v.Offers()); n != 3 {
+		if n := v.OfferCount(); n != 3 {
 			t.Errorf("viewer %d: %d offers after the lift, want 3 (one negotiation for both kinds)", i, n)
 		}
 		for _, o := range v.Offers() {
@@ -93,12 +93,12 @@ func TestHundredPrivacyCyclesKeepMSectionsAndGoroutines(t *testing.T) {
 
 	cycle := func() {
 		t.Helper()
-		n := len(v.Offers())
+		n := v.OfferCount()
 		at := time.Now()
 		_, err := r.dev.PressButton(ctx, at)
 		must(t, err)
 		must(t, v.WaitFor(ctx, "cut offer", offerWith(n, "inactive", "inactive")))
-		n = len(v.Offers())
+		n = v.OfferCount()
 		at = time.Now()
 		_, err = r.dev.PressButton(ctx, at)
 		must(t, err)

@@ -117,15 +117,12 @@ func receiving(v *rtctest.Viewer, kind string, since time.Time) func(*rtctest.Vi
 	}
 }
 
-// offerWith waits for an offer, after the n-th, whose m-section directions are dirs.
+// offerWith waits for the viewer's latest offer to be after the n-th (OfferCount) and to have
+// the m-section directions dirs.
 func offerWith(n int, dirs ...string) func(*rtctest.Viewer) bool {
 	return func(v *rtctest.Viewer) bool {
 		offers := v.Offers()
-		for _, o := range offers[min(n, len(offers)):] {
-			if strings.Join(o.Directions, ",") == strings.Join(dirs, ",") {
-				return true
-			}
-		}
-		return false
+		return v.OfferCount() > n && len(offers) > 0 &&
+			strings.Join(offers[len(offers)-1].Directions, ",") == strings.Join(dirs, ",")
 	}
 }

@@ -116,6 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return hs.Shutdown(sctx)
 	})
 	if b.Simulated && stdin != nil {
+		log.Info("simulated board: press Enter here to press the privacy button")
 		// A goroutine blocked reading the terminal cannot be stopped; it ends with the process.
 		go pressFromTerminal(ctx, stdin, a.press, log)
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Answer func(n int) bool
 	// Token is sent as ?token= on the WebSocket URL.
 	Token string
+	// Keep bounds the packets and offers kept (the most recent); zero keeps everything. Soak
+	// tests set it so that the viewer's records do not look like the device's growth.
+	Keep int
 }
 
 // Viewer is a pion peer that plays a browser on the device's WebSocket signalling.
@@ -61,6 +64,7 @@ type Viewer struct {
 	states  []json.RawMessage
 	errs    []string
 	byes    int
+	nOffers int // offers received, including those no longer kept
 	ended   error
 	changed chan struct{} // closed and replaced whenever anything is recorded
 }
@@ -71,8 +75,13 @@ func Dial(ctx context.Context, url string, opts Options) (*Viewer, error) {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
+	// A browser's receiving side: NACKs and receiver reports. Not pion's default set, whose
+	// stats interceptor keeps a recorder per SSRC ever seen and would look like growth.
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	if err := webrtc.ConfigureNack(m, ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
 	var se webrtc.SettingEngine
@@ -124,7 +133,7 @@ func (v *Viewer) readTrack(tr *webrtc.TrackRemote) {
 		if kind == "video" {
 			pk.KeyStart = isKeyStart(p.Payload)
 		}
-		v.record(func() { v.packets = append(v.packets, pk) })
+		v.record(func() { v.packets = keepLast(append(v.packets, pk), v.opts.Keep) })
 	}
 }
 
@@ -170,8 +179,9 @@ func (v *Viewer) signal() {
 		case "offer":
 			n := 0
 			v.record(func() {
-				v.offers = append(v.offers, parseOffer(m.SDP))
-				n = len(v.offers)
+				v.offers = keepLast(append(v.offers, parseOffer(m.SDP)), v.opts.Keep)
+				v.nOffers++
+				n = v.nOffers
 			})
 			if v.opts.Answer != nil && !v.opts.Answer(n) {
 				continue
@@ -180,13 +190,22 @@ func (v *Viewer) signal() {
 				return
 			}
 		case "state":
-			v.record(func() { v.states = append(v.states, m.State) })
+			v.record(func() { v.states = keepLast(append(v.states, m.State), v.opts.Keep) })
 		case "error":
 			v.record(func() { v.errs = append(v.errs, m.Error) })
 		case "bye":
 			v.record(func() { v.byes++ })
 		}
 	}
+}
+
+// keepLast returns the last n elements of s (all of them when n is zero), in a new array when
+// it drops some, so the dropped ones can be collected.
+func keepLast[T any](s []T, n int) []T {
+	if n <= 0 || len(s) <= 2*n {
+		return s
+	}
+	return append([]T(nil), s[len(s)-n:]...)
 }
 
 func parseOffer(sdp string) Offer {
@@ -251,6 +270,13 @@ func (v *Viewer) Offers() []Offer {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return append([]Offer(nil), v.offers...)
+}
+
+// OfferCount is how many offers arrived, including those no longer kept.
+func (v *Viewer) OfferCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.nOffers
 }
 
 // States returns the state messages received so far.

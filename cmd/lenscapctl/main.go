@@ -1,0 +1,57 @@
+// Command lenscapctl controls a fleet of lenscap cameras over MQTT: it cuts or restores their
+// feeds (one camera, a group or all), shows their state, and lists the cameras the broker knows.
+//
+//	lenscapctl [flags] privacy on|off [--video] [--audio] (--device ID | --group G | --all)
+//	lenscapctl [flags] state [--device ID | --all] [--json]
+//	lenscapctl [flags] list [--json]
+//
+// It speaks the topic contract of DESIGN.md ("External contracts: MQTT") through package mqtt.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(os.Stdout, err)
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lenscapctl:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the command: it returns nil when every device addressed acknowledged ok (privacy) or
+// the output was written (state, list), and an error otherwise. For -h it returns an error
+// that wraps flag.ErrHelp and whose text is the usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runEnv(ctx, args, os.Getenv, stdout, stderr)
+}
+
+func runEnv(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	inv, err := parseArgs(args, getenv)
+	if err != nil {
+		return err
+	}
+	switch inv.command {
+	case "privacy":
+		return runPrivacy(ctx, inv, stdout, stderr)
+	case "state":
+		return runState(ctx, inv, stdout)
+	case "list":
+		return runList(ctx, inv, stdout)
+	}
+	return fmt.Errorf("unknown command %q (want privacy, state or list; lenscapctl -h)", inv.command)
+}
