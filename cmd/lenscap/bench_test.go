@@ -36,7 +36,7 @@ var listenLine = regexp.MustCompile(`listening on http://([0-9.:]+)`)
 
 func startProcess(tb testing.TB, bin string, args ...string) *process {
 	tb.Helper()
-	cmd := exec.Command(bin, append([]string{"--board", "sim", "--listen", "127.0.0.1:0", "--state-dir", tb.TempDir()}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--board", "sim", "--listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--state-dir", tb.TempDir()}, args...)...)
 	cmd.Env = append(os.Environ(), "LENSCAP_CONFIG=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -37,6 +37,12 @@ type Config struct {
 	// becomes 1883 (plain) or 8883 (TLS). Empty: no broker is configured (the simulated board
 	// then starts an embedded one). It is secret: log Redacted().
 	MQTT string
+	// MQTTCA, MQTTCert and MQTTKey are PEM files for TLS with the broker: the CAs to trust
+	// (default: the system's) and a client certificate and key for mutual TLS (both or none).
+	MQTTCA, MQTTCert, MQTTKey string
+	// MQTTListen is where the simulated board's embedded broker listens when MQTT is empty:
+	// a loopback host:port (port 0 picks one), or "off". Default 127.0.0.1:1883.
+	MQTTListen string
 	// ID is the device's id in MQTT topics, [A-Za-z0-9_-]{1,64}, neither "all" nor "group".
 	// Default: the host name up to its first dot, other characters replaced by "_".
 	ID string
@@ -107,6 +113,7 @@ func defaultConfig(p platform) Config {
 	return Config{
 		Board:       board,
 		Listen:      defaultListen,
+		MQTTListen:  "127.0.0.1:1883",
 		TopicPrefix: defaultTopic,
 		ButtonKinds: []string{"video", "audio"},
 		AudioCodec:  "opus",
@@ -141,6 +148,14 @@ func settings() []setting {
 			fromStr: str(func(c *Config) *string { return &c.StateDir })},
 		{key: "mqtt", usage: "MQTT broker `URL` (mqtt://user:password@host:1883, mqtts:// for TLS); empty: none",
 			fromStr: str(func(c *Config) *string { return &c.MQTT })},
+		{key: "mqtt_listen", usage: "`address` of the embedded MQTT broker the simulated board starts when mqtt is empty (default 127.0.0.1:1883; off: none)",
+			fromStr: str(func(c *Config) *string { return &c.MQTTListen })},
+		{key: "mqtt_ca", usage: "`file` of CA certificates for an mqtts:// broker (default: the system's)",
+			fromStr: str(func(c *Config) *string { return &c.MQTTCA })},
+		{key: "mqtt_cert", usage: "client certificate `file` for mutual TLS with the broker (with mqtt_key)",
+			fromStr: str(func(c *Config) *string { return &c.MQTTCert })},
+		{key: "mqtt_key", usage: "client key `file` for mutual TLS with the broker (with mqtt_cert)",
+			fromStr: str(func(c *Config) *string { return &c.MQTTKey })},
 		{key: "id", usage: "device `id` in MQTT topics (default: the host name)",
 			fromStr: str(func(c *Config) *string { return &c.ID })},
 		{key: "groups", usage: "MQTT `groups`, comma-separated",
@@ -178,6 +193,10 @@ type fileConfig struct {
 	Listen        *string     `yaml:"listen"`
 	StateDir      *string     `yaml:"state_dir"`
 	MQTT          *string     `yaml:"mqtt"`
+	MQTTListen    *string     `yaml:"mqtt_listen"`
+	MQTTCA        *string     `yaml:"mqtt_ca"`
+	MQTTCert      *string     `yaml:"mqtt_cert"`
+	MQTTKey       *string     `yaml:"mqtt_key"`
 	ID            *string     `yaml:"id"`
 	Groups        *stringList `yaml:"groups"`
 	Token         *string     `yaml:"token"`
@@ -198,6 +217,10 @@ func (f *fileConfig) applyTo(c *Config) {
 	setStr(&c.Board, f.Board)
 	setStr(&c.Listen, f.Listen)
 	setStr(&c.StateDir, f.StateDir)
+	setStr(&c.MQTTListen, f.MQTTListen)
+	setStr(&c.MQTTCA, f.MQTTCA)
+	setStr(&c.MQTTCert, f.MQTTCert)
+	setStr(&c.MQTTKey, f.MQTTKey)
 	setStr(&c.MQTT, f.MQTT)
 	setStr(&c.ID, f.ID)
 	setStr(&c.Token, f.Token)

@@ -141,6 +141,11 @@ func (c Config) Validate() error {
 	if err := checkMQTTURL(c.MQTT); err != nil {
 		bad("mqtt", "%v", err)
 	}
+	if c.MQTTListen != "off" {
+		if err := checkListen(c.MQTTListen); err != nil {
+			bad("mqtt_listen", "%q: %v (or off)", c.MQTTListen, err)
+		}
+	}
 	if !topicNameRE.MatchString(c.ID) {
 		bad("id", "%q: want 1 to 64 of [A-Za-z0-9_-]", c.ID)
 	} else if slices.Contains(reservedIDs, c.ID) {
@@ -262,6 +267,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listen", r.Listen),
 		slog.String("state_dir", r.StateDir),
 		slog.String("mqtt", r.MQTT),
+		slog.String("mqtt_listen", r.MQTTListen),
+		slog.String("mqtt_ca", r.MQTTCA),
+		slog.String("mqtt_cert", r.MQTTCert),
+		slog.String("mqtt_key", r.MQTTKey),
 		slog.String("id", r.ID),
 		slog.Any("groups", r.Groups),
 		slog.String("token", r.Token),

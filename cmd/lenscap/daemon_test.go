@@ -53,7 +53,7 @@ func (b *logBuffer) String() string {
 
 func startDaemon(t *testing.T, stateDir string, extra ...string) *daemon {
 	t.Helper()
-	args := append([]string{"--board", "sim", "--listen", "127.0.0.1:0", "--state-dir", stateDir, "--log-level", "debug"}, extra...)
+	args := append([]string{"--board", "sim", "--listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--state-dir", stateDir, "--log-level", "debug"}, extra...)
 	lb := &logBuffer{addr: make(chan string, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{cancel: cancel, done: make(chan error, 1), log: lb}

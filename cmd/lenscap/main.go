@@ -45,9 +45,12 @@ func main() {
 	}
 }
 
-// run is the daemon: it returns nil when ctx is cancelled (SIGINT, SIGTERM) and everything
+// run is the daemon (or, with "sim-fleet" first, a simulated fleet): it returns nil when ctx is cancelled (SIGINT, SIGTERM) and everything
 // has shut down, or the error that stopped it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "sim-fleet" {
+		return runSimFleet(ctx, args[1:], getenv, stderr)
+	}
 	cfg, err := loadConfig(args, getenv)
 	if err != nil {
 		return err
@@ -80,11 +83,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if b.Simulated {
 		a.press = func(at time.Time) (device.Status, error) { return dev.PressButton(ctx, at) }
 	}
+	mq, broker, err := newMQTT(cfg, b, dev, a, log)
+	if err != nil {
+		return err
+	}
+	if broker != nil {
+		// Closed after g.Wait: the client has said "offline" and disconnected by then.
+		defer broker.Close()
+	}
 	srv, err := rtc.NewServer(rtc.Config{
 		Logger:          log.With("component", "rtc"),
 		PionLogger:      pionLogs{log.With("component", "pion")},
 		IncludeLoopback: true,
 		State:           func() any { return a.state() },
+		OnViewers: func(int) {
+			if mq != nil {
+				mq.StateChanged()
+			}
+		},
 	}, codecs)
 	if err != nil {
 		return err
@@ -102,6 +118,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return dev.Run(gctx) })
+	if mq != nil {
+		g.Go(func() error { return mq.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

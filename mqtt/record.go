@@ -1,0 +1,163 @@
+package mqtt
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// RecordFile is the name of the file, in Config.StoreDir, that keeps the ids of the last
+// commands with their first results.
+const RecordFile = "mqtt-commands.json"
+
+// DefaultRecordSize is how many command ids are remembered by default.
+const DefaultRecordSize = 1024
+
+const recordVersion = 1
+
+// result is the first result of a command, kept by id.
+type result struct {
+	ID    string `json:"id"`
+	OK    bool   `json:"ok"`
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+type recordOnDisk struct {
+	Version int      `json:"version"`
+	Results []result `json:"results"` // oldest first
+}
+
+// record remembers the results of the last max command ids. With a path it is persisted
+// atomically (a temporary file written and fsync'd, renamed over the old one, the directory
+// fsync'd) before add returns, so it survives a power cut. It is not safe for concurrent use.
+type record struct {
+	path    string
+	max     int
+	results []result // oldest first
+	byID    map[string]int
+}
+
+// loadRecord reads the record at path ("" for one kept in memory only). A missing file is an
+// empty record; an unreadable one is an error, with an empty record that is still usable.
+func loadRecord(path string, max int) (*record, error) {
+	if max <= 0 {
+		max = DefaultRecordSize
+	}
+	r := &record{path: path, max: max, byID: make(map[string]int)}
+	if path == "" {
+		return r, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("mqtt: read command record: %w", err)
+	}
+	var d recordOnDisk
+	if err := json.Unmarshal(b, &d); err != nil {
+		return r, fmt.Errorf("mqtt: parse command record %s: %w", path, err)
+	}
+	if d.Version != recordVersion {
+		return r, fmt.Errorf("mqtt: command record %s: unknown version %d", path, d.Version)
+	}
+	if len(d.Results) > max {
+		d.Results = d.Results[len(d.Results)-max:]
+	}
+	for _, res := range d.Results {
+		if res.ID != "" {
+			r.put(res)
+		}
+	}
+	return r, nil
+}
+
+// lookup returns the first result of a command id.
+func (r *record) lookup(id string) (result, bool) {
+	i, ok := r.byID[id]
+	if !ok {
+		return result{}, false
+	}
+	return r.results[i], true
+}
+
+// add records the first result of a command, forgetting the oldest beyond max, and persists
+// the record. When persisting fails the result is still remembered in memory.
+func (r *record) add(res result) error {
+	if _, seen := r.byID[res.ID]; seen {
+		return nil
+	}
+	r.put(res)
+	if len(r.results) > r.max {
+		drop := len(r.results) - r.max
+		r.results = append([]result(nil), r.results[drop:]...)
+		clear(r.byID)
+		for i, res := range r.results {
+			r.byID[res.ID] = i
+		}
+	}
+	return r.save()
+}
+
+func (r *record) put(res result) {
+	if i, ok := r.byID[res.ID]; ok {
+		r.results[i] = res
+		return
+	}
+	r.byID[res.ID] = len(r.results)
+	r.results = append(r.results, res)
+}
+
+func (r *record) len() int { return len(r.results) }
+
+func (r *record) save() error {
+	if r.path == "" {
+		return nil
+	}
+	b, err := json.Marshal(recordOnDisk{Version: recordVersion, Results: r.results})
+	if err != nil {
+		return fmt.Errorf("mqtt: encode command record: %w", err)
+	}
+	return writeFileAtomic(r.path, append(b, '\n'))
+}
+
+// writeFileAtomic replaces path with data durably: when it returns nil, a power cut leaves
+// the new content; before, the old one.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("mqtt: save %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("mqtt: save %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("mqtt: save %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("mqtt: save %s: fsync: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("mqtt: save %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("mqtt: save %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("mqtt: save %s: open dir: %w", path, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("mqtt: save %s: fsync dir: %w", path, err)
+	}
+	return nil
+}
