@@ -413,12 +413,18 @@ func TestReadFrameAllocatesNothing(t *testing.T) {
 			}
 		}
 		read(500)
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		read(500)
-		runtime.ReadMemStats(&after)
-		if n := after.Mallocs - before.Mallocs; n != 0 {
-			t.Errorf("500 frames made %d heap allocations, want 0", n)
+		// The count is process-wide: a goroutine left by another test may allocate meanwhile.
+		// The least of three rounds is ours; a per-frame allocation would show in every round.
+		least := ^uint64(0)
+		for range 3 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			read(500)
+			runtime.ReadMemStats(&after)
+			least = min(least, after.Mallocs-before.Mallocs)
+		}
+		if least != 0 {
+			t.Errorf("500 frames made %d heap allocations, want 0", least)
 		}
 	})
 }
