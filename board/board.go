@@ -7,6 +7,7 @@ package board
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/lenscap/lenscap/camera"
@@ -41,6 +42,9 @@ func (b *Board) Drivers() []device.Driver {
 type Options struct {
 	// AudioCodec is "opus" (the default) or "pcmu".
 	AudioCodec string
+	// SimClip is an Annex-B H.264 file for the simulated camera to loop instead of its test
+	// pattern; empty: the test pattern.
+	SimClip string
 }
 
 // ErrUnsupported is returned for a board lenscap cannot drive yet.
@@ -60,7 +64,15 @@ func Open(name string, opts Options) (*Board, error) {
 // Sim is the simulated board: a test-pattern camera with its H.264 encoder, a test-tone
 // microphone, and a button pressed through the API or the terminal.
 func Sim(opts Options) (*Board, error) {
-	video, err := camera.NewTestPattern(camera.TestPatternOptions{})
+	var topts camera.TestPatternOptions
+	if opts.SimClip != "" {
+		clip, err := os.ReadFile(opts.SimClip)
+		if err != nil {
+			return nil, fmt.Errorf("board: sim camera clip: %w", err)
+		}
+		topts.Clip = clip
+	}
+	video, err := camera.NewTestPattern(topts)
 	if err != nil {
 		return nil, fmt.Errorf("board: sim camera: %w", err)
 	}

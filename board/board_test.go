@@ -37,3 +37,16 @@ func TestUnknownBoardsAndCodecsAreRefused(t *testing.T) {
 		t.Error("sim with mp3 audio: no error")
 	}
 }
+
+func TestSimCameraLoopsAGivenClip(t *testing.T) {
+	b, err := Open("sim", Options{SimClip: "../camera/testdata/testpattern.h264"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Video.Codec().MimeType != "video/H264" {
+		t.Errorf("codec %+v", b.Video.Codec())
+	}
+	if _, err := Open("sim", Options{SimClip: "testdata/no-such-clip.h264"}); err == nil {
+		t.Error("a missing clip: no error")
+	}
+}

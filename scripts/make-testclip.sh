@@ -13,10 +13,14 @@
 # (update that and the doc comment of testPatternClip if it changes).
 #
 # Usage: scripts/make-testclip.sh   (from anywhere; needs ffmpeg with libx264)
+# Other clips, e.g. 720p for the memory benchmark (--sim-clip):
+#   OUT=/tmp/720p.h264 SIZE=1280x720 BITRATE=2500k scripts/make-testclip.sh
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-out="$root/camera/testdata/testpattern.h264"
+out=${OUT:-"$root/camera/testdata/testpattern.h264"}
+size=${SIZE:-640x360}
+bitrate=${BITRATE:-400k}
 mkdir -p "$(dirname "$out")"
 
 ffmpeg=${FFMPEG:-ffmpeg}
@@ -26,10 +30,10 @@ tmp="$out.tmp"
 trap 'rm -f "$tmp"' EXIT
 
 "$ffmpeg" -hide_banner -loglevel error -y \
-	-f lavfi -i "testsrc2=size=640x360:rate=30:duration=4" \
+	-f lavfi -i "testsrc2=size=$size:rate=30:duration=4" \
 	-an -c:v libx264 -preset veryfast -profile:v baseline -level:v 3.1 -tune zerolatency \
 	-pix_fmt yuv420p -bf 0 -g 30 -keyint_min 30 -sc_threshold 0 -threads 1 \
-	-b:v 400k -maxrate 400k -bufsize 400k \
+	-b:v "$bitrate" -maxrate "$bitrate" -bufsize "$bitrate" \
 	-x264-params "repeat-headers=1:scenecut=0:open-gop=0" \
 	-bsf:v "filter_units=remove_types=6|9" \
 	-f h264 "$tmp"
@@ -42,6 +46,6 @@ plid=$(od -An -v -tx1 "$out" | tr -d ' \n' |
 	sed -n 's/^\(\(..\)*\)\(00000001\|000001\)\(67\|27\|47\)\(......\).*/\5/p')
 [ -n "$plid" ] || { echo "make-testclip: no SPS found in $out" >&2; exit 1; }
 
-size=$(wc -c <"$out")
-echo "wrote $out ($size bytes)"
+bytes=$(wc -c <"$out")
+echo "wrote $out ($bytes bytes)"
 echo "profile-level-id=$plid"

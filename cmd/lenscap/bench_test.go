@@ -95,15 +95,22 @@ func (p *process) rss(tb testing.TB) int64 {
 }
 
 // BenchmarkResidentMemory4Viewers runs lenscap as its own process with four pion viewers
-// receiving for LENSCAP_BENCH_SECONDS (default 60) and reports its resident set size.
+// receiving 720p30 H.264 (2.5 Mbit/s, made by scripts/make-testclip.sh) for
+// LENSCAP_BENCH_SECONDS (default 60) and reports its resident set size.
 func BenchmarkResidentMemory4Viewers(b *testing.B) {
 	secs := 60
 	if s, err := strconv.Atoi(os.Getenv("LENSCAP_BENCH_SECONDS")); err == nil && s > 0 {
 		secs = s
 	}
 	bin := buildBinary(b)
+	clip := filepath.Join(b.TempDir(), "720p.h264")
+	gen := exec.Command("sh", "../../scripts/make-testclip.sh")
+	gen.Env = append(os.Environ(), "OUT="+clip, "SIZE=1280x720", "BITRATE=2500k")
+	if out, err := gen.CombinedOutput(); err != nil {
+		b.Fatalf("make the 720p clip: %v\n%s", err, out)
+	}
 	for range b.N {
-		p := startProcess(b, bin)
+		p := startProcess(b, bin, "--sim-clip", clip)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+30)*time.Second)
 		defer cancel()
 		var vs []*rtctest.Viewer

@@ -62,6 +62,9 @@ type Config struct {
 	ButtonKinds []string
 	// AudioCodec is "opus" (the default) or "pcmu" (G.711 μ-law).
 	AudioCodec string
+	// SimClip is an Annex-B H.264 file the simulated camera loops instead of its embedded test
+	// pattern (30 fps, starting with an IDR, SPS/PPS before every IDR); empty: the test pattern.
+	SimClip string
 	// LogLevel is "debug", "info" (the default), "warn" or "error".
 	LogLevel string
 	// LogFormat is "text" (the default) or "json".
@@ -177,6 +180,8 @@ func settings() []setting {
 			fromStr: list(func(c *Config) *[]string { return &c.ButtonKinds })},
 		{key: "audio_codec", usage: "audio `codec`: opus or pcmu (default opus)",
 			fromStr: str(func(c *Config) *string { return &c.AudioCodec })},
+		{key: "sim_clip", usage: "Annex-B H.264 `file` the simulated camera loops instead of its test pattern (scripts/make-testclip.sh makes one)",
+			fromStr: str(func(c *Config) *string { return &c.SimClip })},
 		{key: "log_level", usage: "log `level`: debug, info, warn or error (default info)",
 			fromStr: str(func(c *Config) *string { return &c.LogLevel })},
 		{key: "log_format", usage: "log `format`: text or json (default text)",
@@ -204,6 +209,7 @@ type fileConfig struct {
 	RemoteMayLift *bool       `yaml:"remote_may_lift"`
 	ButtonKinds   *stringList `yaml:"button_kinds"`
 	AudioCodec    *string     `yaml:"audio_codec"`
+	SimClip       *string     `yaml:"sim_clip"`
 	LogLevel      *string     `yaml:"log_level"`
 	LogFormat     *string     `yaml:"log_format"`
 }
@@ -218,6 +224,7 @@ func (f *fileConfig) applyTo(c *Config) {
 	setStr(&c.Listen, f.Listen)
 	setStr(&c.StateDir, f.StateDir)
 	setStr(&c.MQTTListen, f.MQTTListen)
+	setStr(&c.SimClip, f.SimClip)
 	setStr(&c.MQTTCA, f.MQTTCA)
 	setStr(&c.MQTTCert, f.MQTTCert)
 	setStr(&c.MQTTKey, f.MQTTKey)

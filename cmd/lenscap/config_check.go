@@ -268,6 +268,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("state_dir", r.StateDir),
 		slog.String("mqtt", r.MQTT),
 		slog.String("mqtt_listen", r.MQTTListen),
+		slog.String("sim_clip", r.SimClip),
 		slog.String("mqtt_ca", r.MQTTCA),
 		slog.String("mqtt_cert", r.MQTTCert),
 		slog.String("mqtt_key", r.MQTTKey),

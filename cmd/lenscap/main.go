@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	log := newLogger(cfg, stderr)
 	log.Info("starting", "version", version, "config", cfg)
 
-	b, err := board.Open(cfg.Board, board.Options{AudioCodec: cfg.AudioCodec})
+	b, err := board.Open(cfg.Board, board.Options{AudioCodec: cfg.AudioCodec, SimClip: cfg.SimClip})
 	if err != nil {
 		return err
 	}
