@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lenscap/lenscap/device/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -64,35 +65,8 @@ func (s *Store) Save(st State) error {
 	if err != nil {
 		return fmt.Errorf("device: encode state: %w", err)
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("device: state dir: %w", err)
-	}
-	tmp, err := os.CreateTemp(s.dir, stateFile+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.Path(), append(b, '\n')); err != nil {
 		return fmt.Errorf("device: save state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("device: save state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("device: save state: fsync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("device: save state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
-		return fmt.Errorf("device: save state: %w", err)
-	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return fmt.Errorf("device: save state: open dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("device: save state: fsync dir: %w", err)
 	}
 	return nil
 }

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lenscap/lenscap/device/atomicfile"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // RecordFile is the name of the file, in Config.StoreDir, that keeps the ids of the last
@@ -122,42 +122,8 @@ func (r *record) save() error {
 	if err != nil {
 		return fmt.Errorf("mqtt: encode command record: %w", err)
 	}
-	return writeFileAtomic(r.path, append(b, '\n'))
-}
-
-// writeFileAtomic replaces path with data durably: when it returns nil, a power cut leaves
-// the new content; before, the old one.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("mqtt: save %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("mqtt: save %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("mqtt: save %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("mqtt: save %s: fsync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("mqtt: save %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("mqtt: save %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("mqtt: save %s: open dir: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("mqtt: save %s: fsync dir: %w", path, err)
+	if err := atomicfile.WriteFile(r.path, append(b, '\n')); err != nil {
+		return fmt.Errorf("mqtt: save command record: %w", err)
 	}
 	return nil
 }
