@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/lenscap/lenscap/device/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/lenscap/lenscap/device/atomicfile"
 )
 
 // stateFile is the name of the privacy state file in the state directory.

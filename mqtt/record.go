@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/lenscap/lenscap/device/atomicfile"
 	"io/fs"
 	"os"
+
+	"github.com/lenscap/lenscap/device/atomicfile"
 )
 
 // RecordFile is the name of the file, in Config.StoreDir, that keeps the ids of the last

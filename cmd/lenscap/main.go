@@ -114,14 +114,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	hs := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	log.Info(fmt.Sprintf("listening on http://%s", ln.Addr()))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return dev.Run(gctx) })
+	// Nothing reports a state before the privacy state is loaded: the API and MQTT start then.
+	booted := func() bool {
+		select {
+		case <-dev.Ready():
+			return true
+		case <-gctx.Done():
+			return false
+		}
+	}
 	if mq != nil {
-		g.Go(func() error { return mq.Run(gctx) })
+		g.Go(func() error {
+			if !booted() {
+				return nil
+			}
+			return mq.Run(gctx)
+		})
 	}
 	g.Go(func() error {
+		if !booted() {
+			return ln.Close()
+		}
+		log.Info(fmt.Sprintf("listening on http://%s", ln.Addr()))
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
