@@ -173,6 +173,13 @@ func (c *Conn) AddTrack(f *fanout) error {
 	return nil
 }
 
+// needNegotiation sets the negotiation-needed flag (for the first offer of a connection).
+func (c *Conn) needNegotiation() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.markNeededLocked()
+}
+
 func (c *Conn) markNeededLocked() {
 	if c.pc.SignalingState() == webrtc.SignalingStateStable {
 		c.needed = true

@@ -134,7 +134,7 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 	for _, s := range conn.Senders() {
 		ss.readRTCP(s)
 	}
-	conn.needed = true // the first offer
+	conn.needNegotiation() // the first offer
 	if err := ss.reconcile(ctx); err != nil {
 		return err
 	}
