@@ -1,7 +1,10 @@
 // Package board says what a board is: which camera, encoder, microphone and button lenscap
-// uses on it. It is the only package that may import periph.io/x/host.
+// uses on it. It detects the board (/proc/device-tree/model), knows each board's profile
+// (GPIO chip, default pins, which camera, encoder and microphone), and finds the GPIO lines
+// through a PinDriver: the GPIO character device (periph's gpioioctl) on real boards, periph's
+// gpiotest fakes on the simulated one. It is the only package that may import periph.io/x/host.
 //
-// Import rules: board imports gpio, camera and device (and periph.io/x/host).
+// Import rules: board imports gpio, camera and device (and periph.io/x/host, periph.io/x/conn).
 package board
 
 import (
@@ -12,6 +15,8 @@ import (
 
 	"github.com/lenscap/lenscap/camera"
 	"github.com/lenscap/lenscap/device"
+	conngpio "periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
 // Board is the hardware lenscap runs on.
@@ -24,6 +29,19 @@ type Board struct {
 	// Simulated is true for the simulated board, whose button is pressed through the API
 	// and the terminal.
 	Simulated bool
+
+	// Profile is what the board is; Model its device-tree model string when detected.
+	Profile Profile
+	Model   string
+	// Button is the privacy button's (or switch's) line; nil when configured "none".
+	Button conngpio.PinIn
+	// PrivacyLED and LiveLED are the LEDs' lines; nil when not wired ("none").
+	PrivacyLED, LiveLED conngpio.PinOut
+	// SimButton is the simulated board's button line, a gpiotest pin: send levels on its
+	// EdgesChan to press it like a real contact (through the same debouncer).
+	SimButton *gpiotest.Pin
+	// Missing says what the board lacks to stream ("camera csi-rpicam: not available yet").
+	Missing []string
 }
 
 // Drivers returns the board's drivers, video first.
@@ -45,24 +63,60 @@ type Options struct {
 	// SimClip is an Annex-B H.264 file for the simulated camera to loop instead of its test
 	// pattern; empty: the test pattern.
 	SimClip string
+	// ModelPath is the device-tree model file for "auto"; empty: DefaultModelPath.
+	ModelPath string
+	// GPIO overrides the profile's chip and pins (required on the generic board).
+	GPIO GPIOConfig
+	// Pins finds the lines; nil: the GPIO character device (CharDev).
+	Pins PinDriver
 }
 
-// ErrUnsupported is returned for a board lenscap cannot drive yet.
+// GPIOConfig is the configured GPIO chip and lines. An empty field takes the profile's;
+// a pin "none" is not wired.
+type GPIOConfig struct {
+	Chip                        string
+	Button, PrivacyLED, LiveLED string
+}
+
+// NoPin is the pin setting for "not wired".
+const NoPin = "none"
+
+// ErrUnsupported is returned for a board name lenscap does not know.
 var ErrUnsupported = errors.New("board: not supported")
 
-// Open returns the named board: "sim" is the simulated board; real boards come with the
-// board issue and are refused with ErrUnsupported until then.
+// Open returns the named board: "sim" is the simulated board, "auto" the one detected from
+// the device tree, or a profile's name. A real board's GPIO lines are found (an error says
+// what is missing: the chip, a line, the permission), but its camera and microphone have no
+// drivers yet: Video and Audio are nil and Missing says so.
 func Open(name string, opts Options) (*Board, error) {
-	switch name {
-	case "sim":
+	if name == "sim" {
 		return Sim(opts)
-	default:
-		return nil, fmt.Errorf("%w: %q (only the simulated board, --board sim, is available in this build)", ErrUnsupported, name)
+	}
+	b, r := inspect(name, opts)
+	if err := r.Err(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close releases the board's GPIO lines. It is idempotent.
+func (b *Board) Close() {
+	if b == nil {
+		return
+	}
+	for _, p := range []any{b.Button, b.PrivacyLED, b.LiveLED} {
+		if c, ok := p.(interface{ Close() }); ok {
+			c.Close()
+		}
 	}
 }
 
 // Sim is the simulated board: a test-pattern camera with its H.264 encoder, a test-tone
-// microphone, and a button pressed through the API or the terminal.
+// microphone, and a button pressed through the API or the terminal. Its button and LEDs are
+// gpiotest pins (SimButton), unless opts.GPIO names a chip: then they are real lines found
+// by opts.Pins (the GPIO character device by default), e.g. on the kernel's gpio-sim, with
+// the button at opts.GPIO.Button and the LEDs not wired unless configured.
 func Sim(opts Options) (*Board, error) {
 	var topts camera.TestPatternOptions
 	if opts.SimClip != "" {
@@ -88,5 +142,29 @@ func Sim(opts Options) (*Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("board: sim microphone: %w", err)
 	}
-	return &Board{Name: "sim", Video: video, Audio: audio, Simulated: true}, nil
+	if opts.GPIO.Chip != "" {
+		b := &Board{Name: "sim", Video: video, Audio: audio, Simulated: true, Profile: simLinesProfile}
+		var r Report
+		findPins(b, &r, opts)
+		if err := r.Err(); err != nil {
+			b.Close()
+			return nil, err
+		}
+		return b, nil
+	}
+	// The button idles high (a pull-up, active low); the LEDs are fakes too.
+	btn := &gpiotest.Pin{N: "SIM_BUTTON", L: conngpio.High, EdgesChan: make(chan conngpio.Level, 64)}
+	return &Board{Name: "sim", Video: video, Audio: audio, Simulated: true,
+		Profile: simProfile, Button: btn, SimButton: btn,
+		PrivacyLED: &gpiotest.Pin{N: "SIM_PRIVACY_LED"}, LiveLED: &gpiotest.Pin{N: "SIM_LIVE_LED"}}, nil
 }
+
+// simLinesProfile is the simulated board with real GPIO lines: the chip and button from
+// config, the LEDs not wired unless configured.
+var simLinesProfile = Profile{Name: "sim", Description: "simulated board, GPIO lines from config",
+	PrivacyLED: NoPin, LiveLED: NoPin,
+	Camera: simProfile.Camera, Encoder: simProfile.Encoder, Audio: simProfile.Audio}
+
+var simProfile = Profile{Name: "sim", Description: "simulated board", Chip: "gpiotest",
+	Button: "SIM_BUTTON", PrivacyLED: "SIM_PRIVACY_LED", LiveLED: "SIM_LIVE_LED",
+	Camera: "test pattern (or sim_clip)", Encoder: "built in (pre-encoded H.264)", Audio: "1 kHz test tone"}

@@ -58,6 +58,12 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts to reopen a failed source
 	// while its kind is not private. Zero means 1 s and 30 s.
 	RetryMin, RetryMax time.Duration
+	// BootChange, when set, is called at boot with the state just loaded (private where it was
+	// unreadable), before any source is opened; the change it returns (nil: none) is applied
+	// first, as any change is (persisted, refused by the policy like any other). A latching
+	// privacy switch uses it: its position is the state, so a switch left on "private" keeps
+	// the camera closed through any reboot.
+	BootChange func(loaded State) *Change
 }
 
 // Device is the camera: its sources, the current track of each kind (the camera-and-microphone
@@ -281,9 +287,18 @@ func (d *Device) boot() {
 		}
 	}
 	d.state = st
+	if d.cfg.BootChange != nil {
+		if c := d.cfg.BootChange(st); c != nil {
+			// Nothing is open yet: this only persists the change (and opens what it lifts).
+			if _, err := d.applyLocked(*c); err != nil {
+				d.log.Error("privacy change at boot", "by", c.By, "err", err)
+			}
+			st = d.state
+		}
+	}
 	var open []Kind
 	for _, k := range Kinds {
-		if !st.Kind(k).Private {
+		if !st.Kind(k).Private && d.tracks[k] == nil {
 			open = append(open, k)
 		}
 	}
@@ -344,6 +359,21 @@ func (d *Device) SetPrivacy(ctx context.Context, c Change) (Status, error) {
 // PressButton toggles the button's kinds: when any of them is live they all become private,
 // otherwise they are all lifted. at is the edge's time after debounce.
 func (d *Device) PressButton(ctx context.Context, at time.Time) (Status, error) {
+	return d.PressButtonKinds(ctx, at, d.cfg.Policy.buttonKinds()...)
+}
+
+// PressButtonKinds is a press of the button that toggles the given kinds instead of the
+// policy's ButtonKinds (the hold gesture toggles the microphone only): when any of them is
+// live they all become private, otherwise they are all lifted. No kind is an error.
+func (d *Device) PressButtonKinds(ctx context.Context, at time.Time, kinds ...Kind) (Status, error) {
+	if len(kinds) == 0 {
+		return Status{}, fmt.Errorf("%w: no kind named", ErrInvalidChange)
+	}
+	for _, k := range kinds {
+		if !k.Valid() {
+			return Status{}, fmt.Errorf("%w: kind %q", ErrInvalidChange, k)
+		}
+	}
 	select {
 	case <-d.ready:
 	case <-ctx.Done():
@@ -351,7 +381,24 @@ func (d *Device) PressButton(ctx context.Context, at time.Time) (Status, error) 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.applyLocked(d.cfg.Policy.press(d.state, at))
+	return d.applyLocked(Policy{ButtonKinds: kinds}.press(d.state, at))
+}
+
+// SetSwitch applies a latching privacy switch's position, as Policy.SwitchChange says (atStart
+// for the first reading after start). A position that asks for nothing changes nothing.
+func (d *Device) SetSwitch(ctx context.Context, at time.Time, private, atStart bool) (Status, error) {
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.cfg.Policy.SwitchChange(d.state, private, atStart, at)
+	if c == nil {
+		return d.statusLocked(), nil
+	}
+	return d.applyLocked(*c)
 }
 
 func (d *Device) applyLocked(c Change) (Status, error) {

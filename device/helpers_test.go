@@ -149,6 +149,7 @@ type rigOptions struct {
 	retryMin time.Duration
 	retryMax time.Duration
 	watch    func(device.Status) // registered before Run
+	boot     func(device.State) *device.Change
 }
 
 // newRig makes a device with fresh drivers and a sink, starts its Run and waits until it is
@@ -173,11 +174,12 @@ func newRigWith(t *testing.T, o rigOptions, beforeRun func(*rig)) *rig {
 		logs:  &syncBuffer{},
 	}
 	dev, err := device.New(device.Config{
-		Store:    device.NewStore(o.dir),
-		Policy:   o.policy,
-		Logger:   slog.New(slog.NewTextHandler(r.logs, nil)),
-		RetryMin: o.retryMin,
-		RetryMax: o.retryMax,
+		Store:      device.NewStore(o.dir),
+		Policy:     o.policy,
+		Logger:     slog.New(slog.NewTextHandler(r.logs, nil)),
+		RetryMin:   o.retryMin,
+		RetryMax:   o.retryMax,
+		BootChange: o.boot,
 	}, r.video, r.audio)
 	if err != nil {
 		t.Fatal(err)

@@ -151,3 +151,34 @@ func (p Policy) press(cur State, at time.Time) Change {
 	}
 	return c
 }
+
+// SwitchChange is the change a latching privacy switch in the given position asks for, on
+// the policy's ButtonKinds, by the button; nil when it asks for nothing. On "private" the
+// kinds become private (the button's, so only the switch lifts them). On "public" they are
+// lifted, except atStart (boot, or the first reading): then only the kinds the button made
+// private are lifted (the switch was moved while the camera was off), and privacy engaged
+// remotely, or from an unreadable state, stays until the switch is moved.
+func (p Policy) SwitchChange(cur State, private, atStart bool, at time.Time) *Change {
+	c := Change{By: ByButton, At: at}
+	named := false
+	for _, k := range p.buttonKinds() {
+		ks := cur.Kind(k)
+		if private && ks.Private && ks.By == ByButton || !private && !ks.Private {
+			continue // already so
+		}
+		if !private && atStart && ks.By != ByButton {
+			continue
+		}
+		v := private
+		if k == KindAudio {
+			c.Audio = &v
+		} else {
+			c.Video = &v
+		}
+		named = true
+	}
+	if !named {
+		return nil
+	}
+	return &c
+}

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -60,6 +61,31 @@ type Config struct {
 	// ButtonKinds are the kinds of media the privacy button cuts: "video", "audio" or both
 	// (the default).
 	ButtonKinds []string
+	// GPIOChip is the GPIO chip of the button and LEDs: a label (pinctrl-bcm2711), a name
+	// (gpiochip0) or a path. Empty: the board's. Required on the generic board.
+	GPIOChip string
+	// ButtonPin is the privacy button's line, by name (GPIO17) or offset (17) on GPIOChip.
+	// Empty: the board's (GPIO17 on a Raspberry Pi); "none": no button.
+	ButtonPin string
+	// ButtonMode is "momentary" (a push button: a press toggles; the default) or "latching"
+	// (a slide switch: its position is the state, read at boot too).
+	ButtonMode string
+	// ButtonActive is the level of a pressed button (a switch on "private"): "low" (the
+	// default: wired to ground, with a pull-up) or "high".
+	ButtonActive string
+	// ButtonPull is the line's bias: "up" (the default), "down" or "none" (an external resistor).
+	ButtonPull string
+	// ButtonDebounce is how long a level must stay unchanged to count. Default 30ms.
+	ButtonDebounce time.Duration
+	// ButtonHold enables the hold gesture of a momentary button: held this long, a press
+	// toggles the microphone only (and a short press acts at its release). 0 (the default): off.
+	ButtonHold time.Duration
+	// PrivacyLEDPin is the privacy LED's line (lit while any kind is private), LiveLEDPin the
+	// live LED's (lit while media is sent to a viewer). Empty: the board's; "none": not wired.
+	PrivacyLEDPin, LiveLEDPin string
+	// PrivacyLEDActive and LiveLEDActive are the levels that light them: "high" (the default)
+	// or "low".
+	PrivacyLEDActive, LiveLEDActive string
 	// AudioCodec is "opus" (the default) or "pcmu" (G.711 μ-law).
 	AudioCodec string
 	// SimClip is an Annex-B H.264 file the simulated camera loops instead of its embedded test
@@ -86,6 +112,7 @@ const (
 	defaultRootState  = "/var/lib/lenscap"
 	defaultTopic      = "lenscap"
 	maxConfigFileSize = 1 << 20
+	defaultDebounce   = 30 * time.Millisecond
 	redactedMark      = "xxxxx" // as url.URL.Redacted
 )
 
@@ -119,9 +146,11 @@ func defaultConfig(p platform) Config {
 		MQTTListen:  "127.0.0.1:1883",
 		TopicPrefix: defaultTopic,
 		ButtonKinds: []string{"video", "audio"},
-		AudioCodec:  "opus",
-		LogLevel:    "info",
-		LogFormat:   "text",
+		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: defaultDebounce,
+		PrivacyLEDActive: "high", LiveLEDActive: "high",
+		AudioCodec: "opus",
+		LogLevel:   "info",
+		LogFormat:  "text",
 	}
 }
 
@@ -141,6 +170,16 @@ func settings() []setting {
 	}
 	list := func(field func(*Config) *[]string) func(*Config, string) error {
 		return func(c *Config, v string) error { *field(c) = splitList(v); return nil }
+	}
+	dur := func(field func(*Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := parseDuration(v)
+			if err != nil {
+				return err
+			}
+			*field(c) = d
+			return nil
+		}
 	}
 	return []setting{
 		{key: "board", usage: "`board`: sim, auto or a board name (default sim; auto on linux/arm64)",
@@ -178,6 +217,28 @@ func settings() []setting {
 			}},
 		{key: "button_kinds", usage: "`kinds` the privacy button cuts: video,audio (default both)",
 			fromStr: list(func(c *Config) *[]string { return &c.ButtonKinds })},
+		{key: "gpio_chip", usage: "GPIO `chip` of the button and LEDs: label, name (gpiochip0) or path (default: the board's)",
+			fromStr: str(func(c *Config) *string { return &c.GPIOChip })},
+		{key: "button_pin", usage: "privacy button `line`: name (GPIO17) or offset (default: the board's; none: no button)",
+			fromStr: str(func(c *Config) *string { return &c.ButtonPin })},
+		{key: "button_mode", usage: "`mode` of the privacy input: momentary (a press toggles) or latching (a switch: its position is the state)",
+			fromStr: str(func(c *Config) *string { return &c.ButtonMode })},
+		{key: "button_active", usage: "`level` of a pressed button: low (to ground, with a pull-up; default) or high",
+			fromStr: str(func(c *Config) *string { return &c.ButtonActive })},
+		{key: "button_pull", usage: "button line `bias`: up (default), down or none",
+			fromStr: str(func(c *Config) *string { return &c.ButtonPull })},
+		{key: "button_debounce", usage: "`duration` a button level must last to count (default 30ms)",
+			fromStr: dur(func(c *Config) *time.Duration { return &c.ButtonDebounce })},
+		{key: "button_hold", usage: "hold `duration` after which a press toggles the microphone only (default 0: no hold gesture)",
+			fromStr: dur(func(c *Config) *time.Duration { return &c.ButtonHold })},
+		{key: "privacy_led_pin", usage: "privacy LED `line` (default: the board's; none: not wired)",
+			fromStr: str(func(c *Config) *string { return &c.PrivacyLEDPin })},
+		{key: "privacy_led_active", usage: "`level` that lights the privacy LED: high (default) or low",
+			fromStr: str(func(c *Config) *string { return &c.PrivacyLEDActive })},
+		{key: "live_led_pin", usage: "live LED `line`, lit while streaming to a viewer (default: the board's; none: not wired)",
+			fromStr: str(func(c *Config) *string { return &c.LiveLEDPin })},
+		{key: "live_led_active", usage: "`level` that lights the live LED: high (default) or low",
+			fromStr: str(func(c *Config) *string { return &c.LiveLEDActive })},
 		{key: "audio_codec", usage: "audio `codec`: opus or pcmu (default opus)",
 			fromStr: str(func(c *Config) *string { return &c.AudioCodec })},
 		{key: "sim_clip", usage: "Annex-B H.264 `file` the simulated camera loops instead of its test pattern (scripts/make-testclip.sh makes one)",
@@ -194,24 +255,35 @@ func envName(key string) string  { return envPrefix + strings.ToUpper(key) }
 
 // fileConfig is the YAML file: a nil field is a key the file does not set.
 type fileConfig struct {
-	Board         *string     `yaml:"board"`
-	Listen        *string     `yaml:"listen"`
-	StateDir      *string     `yaml:"state_dir"`
-	MQTT          *string     `yaml:"mqtt"`
-	MQTTListen    *string     `yaml:"mqtt_listen"`
-	MQTTCA        *string     `yaml:"mqtt_ca"`
-	MQTTCert      *string     `yaml:"mqtt_cert"`
-	MQTTKey       *string     `yaml:"mqtt_key"`
-	ID            *string     `yaml:"id"`
-	Groups        *stringList `yaml:"groups"`
-	Token         *string     `yaml:"token"`
-	TopicPrefix   *string     `yaml:"topic_prefix"`
-	RemoteMayLift *bool       `yaml:"remote_may_lift"`
-	ButtonKinds   *stringList `yaml:"button_kinds"`
-	AudioCodec    *string     `yaml:"audio_codec"`
-	SimClip       *string     `yaml:"sim_clip"`
-	LogLevel      *string     `yaml:"log_level"`
-	LogFormat     *string     `yaml:"log_format"`
+	Board            *string     `yaml:"board"`
+	Listen           *string     `yaml:"listen"`
+	StateDir         *string     `yaml:"state_dir"`
+	MQTT             *string     `yaml:"mqtt"`
+	MQTTListen       *string     `yaml:"mqtt_listen"`
+	MQTTCA           *string     `yaml:"mqtt_ca"`
+	MQTTCert         *string     `yaml:"mqtt_cert"`
+	MQTTKey          *string     `yaml:"mqtt_key"`
+	ID               *string     `yaml:"id"`
+	Groups           *stringList `yaml:"groups"`
+	Token            *string     `yaml:"token"`
+	TopicPrefix      *string     `yaml:"topic_prefix"`
+	RemoteMayLift    *bool       `yaml:"remote_may_lift"`
+	ButtonKinds      *stringList `yaml:"button_kinds"`
+	GPIOChip         *string     `yaml:"gpio_chip"`
+	ButtonPin        *string     `yaml:"button_pin"`
+	ButtonMode       *string     `yaml:"button_mode"`
+	ButtonActive     *string     `yaml:"button_active"`
+	ButtonPull       *string     `yaml:"button_pull"`
+	ButtonDebounce   *duration   `yaml:"button_debounce"`
+	ButtonHold       *duration   `yaml:"button_hold"`
+	PrivacyLEDPin    *string     `yaml:"privacy_led_pin"`
+	PrivacyLEDActive *string     `yaml:"privacy_led_active"`
+	LiveLEDPin       *string     `yaml:"live_led_pin"`
+	LiveLEDActive    *string     `yaml:"live_led_active"`
+	AudioCodec       *string     `yaml:"audio_codec"`
+	SimClip          *string     `yaml:"sim_clip"`
+	LogLevel         *string     `yaml:"log_level"`
+	LogFormat        *string     `yaml:"log_format"`
 }
 
 func (f *fileConfig) applyTo(c *Config) {
@@ -233,6 +305,21 @@ func (f *fileConfig) applyTo(c *Config) {
 	setStr(&c.Token, f.Token)
 	setStr(&c.TopicPrefix, f.TopicPrefix)
 	setStr(&c.AudioCodec, f.AudioCodec)
+	setStr(&c.GPIOChip, f.GPIOChip)
+	setStr(&c.ButtonPin, f.ButtonPin)
+	setStr(&c.ButtonMode, f.ButtonMode)
+	setStr(&c.ButtonActive, f.ButtonActive)
+	setStr(&c.ButtonPull, f.ButtonPull)
+	setStr(&c.PrivacyLEDPin, f.PrivacyLEDPin)
+	setStr(&c.PrivacyLEDActive, f.PrivacyLEDActive)
+	setStr(&c.LiveLEDPin, f.LiveLEDPin)
+	setStr(&c.LiveLEDActive, f.LiveLEDActive)
+	if f.ButtonDebounce != nil {
+		c.ButtonDebounce = time.Duration(*f.ButtonDebounce)
+	}
+	if f.ButtonHold != nil {
+		c.ButtonHold = time.Duration(*f.ButtonHold)
+	}
 	setStr(&c.LogLevel, f.LogLevel)
 	setStr(&c.LogFormat, f.LogFormat)
 	if f.Groups != nil {
@@ -270,6 +357,35 @@ func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: want a list of strings", n.Line)
+}
+
+// duration is a YAML duration: a string such as "30ms" or "2s" (0 is 0).
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := parseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// parseDuration reads a duration such as "30ms", "1.5s"; "0" is zero.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 30ms, 2s)", s)
+	}
+	return d, nil
 }
 
 // splitList splits "a, b,,c" into [a b c].

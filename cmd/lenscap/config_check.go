@@ -12,16 +12,19 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // normalize trims the values, lower-cases the enumerations, drops empty and repeated list
 // entries and adds the MQTT URL's default port.
 func (c *Config) normalize() {
 	for _, p := range []*string{&c.Board, &c.Listen, &c.StateDir, &c.MQTT, &c.ID, &c.Token,
-		&c.TopicPrefix, &c.AudioCodec, &c.LogLevel, &c.LogFormat} {
+		&c.TopicPrefix, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.GPIOChip, &c.ButtonPin, &c.ButtonMode,
+		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDPin, &c.PrivacyLEDActive, &c.LiveLEDPin, &c.LiveLEDActive} {
 		*p = strings.TrimSpace(*p)
 	}
-	for _, p := range []*string{&c.Board, &c.AudioCodec, &c.LogLevel, &c.LogFormat} {
+	for _, p := range []*string{&c.Board, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.ButtonMode,
+		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDActive, &c.LiveLEDActive} {
 		*p = strings.ToLower(*p)
 	}
 	c.Groups = cleanList(c.Groups, false)
@@ -94,8 +97,11 @@ func (c *Config) deriveDefaults(p platform, getenv func(string) string) error {
 var (
 	topicNameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	topicLevelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	boardNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-	hostnameRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+	// gpioLineRE is a GPIO line's name or offset; gpioChipRE a chip's label, name or path.
+	gpioLineRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+	gpioChipRE  = regexp.MustCompile(`^[A-Za-z0-9_./:-]{1,64}$`)
+	boardNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	hostnameRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 	// reservedIDs are topic levels that lenscap/<id>/... would collide with.
 	reservedIDs = []string{"all", "group"}
 )
@@ -173,6 +179,7 @@ func (c Config) Validate() error {
 			bad("button_kinds", "%q: want video or audio", k)
 		}
 	}
+	c.validateGPIO(bad)
 	if c.AudioCodec != "opus" && c.AudioCodec != "pcmu" {
 		bad("audio_codec", "%q: want opus or pcmu", c.AudioCodec)
 	}
@@ -183,6 +190,38 @@ func (c Config) Validate() error {
 		bad("log_format", "%q: want text or json", c.LogFormat)
 	}
 	return errors.Join(errs...)
+}
+
+// validateGPIO checks the button and LED settings.
+func (c Config) validateGPIO(bad func(key, format string, args ...any)) {
+	if c.GPIOChip != "" && !gpioChipRE.MatchString(c.GPIOChip) {
+		bad("gpio_chip", "%q: want a chip label, name (gpiochip0) or path (/dev/gpiochip0)", c.GPIOChip)
+	}
+	for _, p := range []struct{ key, v string }{{"button_pin", c.ButtonPin}, {"privacy_led_pin", c.PrivacyLEDPin}, {"live_led_pin", c.LiveLEDPin}} {
+		if p.v != "" && !gpioLineRE.MatchString(p.v) {
+			bad(p.key, "%q: want a line name (GPIO17), an offset (17) or none", p.v)
+		}
+	}
+	if c.ButtonMode != "momentary" && c.ButtonMode != "latching" {
+		bad("button_mode", "%q: want momentary or latching", c.ButtonMode)
+	}
+	for _, p := range []struct{ key, v string }{{"button_active", c.ButtonActive}, {"privacy_led_active", c.PrivacyLEDActive}, {"live_led_active", c.LiveLEDActive}} {
+		if p.v != "low" && p.v != "high" {
+			bad(p.key, "%q: want low or high", p.v)
+		}
+	}
+	if !slices.Contains([]string{"up", "down", "none"}, c.ButtonPull) {
+		bad("button_pull", "%q: want up, down or none", c.ButtonPull)
+	}
+	if c.ButtonDebounce < time.Millisecond || c.ButtonDebounce > time.Second {
+		bad("button_debounce", "%s: want 1ms to 1s", c.ButtonDebounce)
+	}
+	if c.ButtonHold != 0 && (c.ButtonHold <= c.ButtonDebounce || c.ButtonHold > time.Minute) {
+		bad("button_hold", "%s: want 0 (off), or longer than button_debounce and at most 1m", c.ButtonHold)
+	}
+	if c.ButtonHold != 0 && c.ButtonMode == "latching" {
+		bad("button_hold", "a latching switch has no hold gesture: want 0")
+	}
 }
 
 func checkListen(addr string) error {
@@ -278,6 +317,17 @@ func (c Config) LogValue() slog.Value {
 		slog.String("topic_prefix", r.TopicPrefix),
 		slog.Bool("remote_may_lift", r.RemoteMayLift),
 		slog.Any("button_kinds", r.ButtonKinds),
+		slog.String("gpio_chip", r.GPIOChip),
+		slog.String("button_pin", r.ButtonPin),
+		slog.String("button_mode", r.ButtonMode),
+		slog.String("button_active", r.ButtonActive),
+		slog.String("button_pull", r.ButtonPull),
+		slog.Duration("button_debounce", r.ButtonDebounce),
+		slog.Duration("button_hold", r.ButtonHold),
+		slog.String("privacy_led_pin", r.PrivacyLEDPin),
+		slog.String("privacy_led_active", r.PrivacyLEDActive),
+		slog.String("live_led_pin", r.LiveLEDPin),
+		slog.String("live_led_active", r.LiveLEDActive),
 		slog.String("audio_codec", r.AudioCodec),
 		slog.String("log_level", r.LogLevel),
 		slog.String("log_format", r.LogFormat),

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testPlatform is a non-root amd64 Linux host named cam-1.example.org.
@@ -62,9 +63,11 @@ func TestDefaults(t *testing.T) {
 		Groups:      []string{},
 		TopicPrefix: "lenscap",
 		ButtonKinds: []string{"video", "audio"},
-		AudioCodec:  "opus",
-		LogLevel:    "info",
-		LogFormat:   "text",
+		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: 30 * time.Millisecond,
+		PrivacyLEDActive: "high", LiveLEDActive: "high",
+		AudioCodec: "opus",
+		LogLevel:   "info",
+		LogFormat:  "text",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -199,6 +202,50 @@ func layerCases() []layerCase {
 			list(func(c Config) []string { return c.ButtonKinds }, "audio"),
 			list(func(c Config) []string { return c.ButtonKinds }, "video"),
 			list(func(c Config) []string { return c.ButtonKinds }, "audio", "video")},
+		{"gpio_chip", "pinctrl-rp1", "gpiochip0", "/dev/gpiochip4",
+			str(func(c Config) string { return c.GPIOChip }, "pinctrl-rp1"),
+			str(func(c Config) string { return c.GPIOChip }, "gpiochip0"),
+			str(func(c Config) string { return c.GPIOChip }, "/dev/gpiochip4")},
+		{"button_pin", "GPIO5", "6", "none",
+			str(func(c Config) string { return c.ButtonPin }, "GPIO5"),
+			str(func(c Config) string { return c.ButtonPin }, "6"),
+			str(func(c Config) string { return c.ButtonPin }, "none")},
+		{"button_mode", "latching", "momentary", "Latching",
+			str(func(c Config) string { return c.ButtonMode }, "latching"),
+			str(func(c Config) string { return c.ButtonMode }, "momentary"),
+			str(func(c Config) string { return c.ButtonMode }, "latching")},
+		{"button_active", "high", "low", "high",
+			str(func(c Config) string { return c.ButtonActive }, "high"),
+			str(func(c Config) string { return c.ButtonActive }, "low"),
+			str(func(c Config) string { return c.ButtonActive }, "high")},
+		{"button_pull", "down", "none", "up",
+			str(func(c Config) string { return c.ButtonPull }, "down"),
+			str(func(c Config) string { return c.ButtonPull }, "none"),
+			str(func(c Config) string { return c.ButtonPull }, "up")},
+		{"button_debounce", "50ms", "10ms", "1s",
+			func(c Config) bool { return c.ButtonDebounce == 50*time.Millisecond },
+			func(c Config) bool { return c.ButtonDebounce == 10*time.Millisecond },
+			func(c Config) bool { return c.ButtonDebounce == time.Second }},
+		{"button_hold", "2s", "0", "1500ms",
+			func(c Config) bool { return c.ButtonHold == 2*time.Second },
+			func(c Config) bool { return c.ButtonHold == 0 },
+			func(c Config) bool { return c.ButtonHold == 1500*time.Millisecond }},
+		{"privacy_led_pin", "GPIO27", "none", "13",
+			str(func(c Config) string { return c.PrivacyLEDPin }, "GPIO27"),
+			str(func(c Config) string { return c.PrivacyLEDPin }, "none"),
+			str(func(c Config) string { return c.PrivacyLEDPin }, "13")},
+		{"privacy_led_active", "low", "high", "LOW",
+			str(func(c Config) string { return c.PrivacyLEDActive }, "low"),
+			str(func(c Config) string { return c.PrivacyLEDActive }, "high"),
+			str(func(c Config) string { return c.PrivacyLEDActive }, "low")},
+		{"live_led_pin", "GPIO22", "22", "none",
+			str(func(c Config) string { return c.LiveLEDPin }, "GPIO22"),
+			str(func(c Config) string { return c.LiveLEDPin }, "22"),
+			str(func(c Config) string { return c.LiveLEDPin }, "none")},
+		{"live_led_active", "low", "high", "low",
+			str(func(c Config) string { return c.LiveLEDActive }, "low"),
+			str(func(c Config) string { return c.LiveLEDActive }, "high"),
+			str(func(c Config) string { return c.LiveLEDActive }, "low")},
 		{"audio_codec", "pcmu", "opus", "pcmu",
 			str(func(c Config) string { return c.AudioCodec }, "pcmu"),
 			str(func(c Config) string { return c.AudioCodec }, "opus"),
@@ -297,6 +344,16 @@ token: abc.DEF_123
 topic_prefix: home/lenscap
 remote_may_lift: true
 button_kinds: [video]
+gpio_chip: pinctrl-bcm2711
+button_pin: GPIO17
+button_mode: latching
+button_active: High
+button_pull: down
+button_debounce: 20ms
+privacy_led_pin: GPIO27
+privacy_led_active: low
+live_led_pin: none
+live_led_active: high
 audio_codec: PCMU
 log_level: Debug
 log_format: json
@@ -307,6 +364,9 @@ log_format: json
 		MQTT: "mqtts://cam-1:s3cret@broker.example.org:8883", MQTTListen: "127.0.0.1:1883", ID: "hall",
 		Groups: []string{"ground-floor", "indoor"}, Token: "abc.DEF_123",
 		TopicPrefix: "home/lenscap", RemoteMayLift: true, ButtonKinds: []string{"video"},
+		GPIOChip: "pinctrl-bcm2711", ButtonPin: "GPIO17", ButtonMode: "latching", ButtonActive: "high",
+		ButtonPull: "down", ButtonDebounce: 20 * time.Millisecond, PrivacyLEDPin: "GPIO27",
+		PrivacyLEDActive: "low", LiveLEDPin: "none", LiveLEDActive: "high",
 		AudioCodec: "pcmu", LogLevel: "debug", LogFormat: "json", ConfigFile: file,
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -45,11 +45,15 @@ func main() {
 	}
 }
 
-// run is the daemon (or, with "sim-fleet" first, a simulated fleet): it returns nil when ctx is cancelled (SIGINT, SIGTERM) and everything
+// run is the daemon (or, with "sim-fleet" first, a simulated fleet; with "doctor" first, the
+// board check of doctor.go): it returns nil when ctx is cancelled (SIGINT, SIGTERM) and everything
 // has shut down, or the error that stopped it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "sim-fleet" {
 		return runSimFleet(ctx, args[1:], getenv, stderr)
+	}
+	if len(args) > 0 && args[0] == "doctor" {
+		return runDoctor(args[1:], getenv, os.Stdout)
 	}
 	cfg, err := loadConfig(args, getenv)
 	if err != nil {
@@ -58,7 +62,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	log := newLogger(cfg, stderr)
 	log.Info("starting", "version", version, "config", cfg)
 
-	b, err := board.Open(cfg.Board, board.Options{AudioCodec: cfg.AudioCodec, SimClip: cfg.SimClip})
+	b, err := board.Open(cfg.Board, boardOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if len(b.Drivers()) == 0 {
+		return fmt.Errorf("board %s: nothing to stream: %s (lenscap doctor lists what the board has)", b.Name, strings.Join(b.Missing, "; "))
+	}
+	btn, err := newButton(cfg, b, log)
 	if err != nil {
 		return err
 	}
@@ -66,10 +78,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	for _, k := range cfg.ButtonKinds {
 		buttonKinds = append(buttonKinds, device.Kind(k))
 	}
+	policy := device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: buttonKinds}
 	dev, err := device.New(device.Config{
-		Store:  device.NewStore(cfg.StateDir),
-		Policy: device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: buttonKinds},
-		Logger: log.With("component", "device"),
+		Store:      device.NewStore(cfg.StateDir),
+		Policy:     policy,
+		Logger:     log.With("component", "device"),
+		BootChange: bootChange(btn, policy),
 	}, b.Drivers()...)
 	if err != nil {
 		return err
@@ -106,8 +120,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	a.srv = srv
+	if testHookRun != nil {
+		testHookRun(b, srv)
+	}
 	dev.AddSink(srv)
 	dev.Watch(func(device.Status) { srv.StateChanged() })
+	lights, err := newLights(cfg, b, dev, srv, log)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -117,6 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return dev.Run(gctx) })
+	g.Go(func() error { return lights.Run(gctx) })
 	// Nothing reports a state before the privacy state is loaded: the API and MQTT start then.
 	booted := func() bool {
 		select {
@@ -125,6 +147,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		case <-gctx.Done():
 			return false
 		}
+	}
+	if btn != nil {
+		g.Go(func() error {
+			if !booted() {
+				return nil
+			}
+			// A latching switch reports its position at start, taken as at boot.
+			return btn.Run(gctx, buttonEvents(gctx, dev, log))
+		})
 	}
 	if mq != nil {
 		g.Go(func() error {

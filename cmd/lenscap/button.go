@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lenscap/lenscap/board"
+	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/gpio"
+	"github.com/lenscap/lenscap/rtc"
+	conngpio "periph.io/x/conn/v3/gpio"
+)
+
+// testHookRun, when set by a test, is given the board and the rtc server run made (to press
+// the board's SimButton and read the capture times of what viewers received).
+var testHookRun func(*board.Board, *rtc.Server)
+
+// boardOptions are the board settings of the configuration.
+func boardOptions(cfg Config) board.Options {
+	return board.Options{
+		AudioCodec: cfg.AudioCodec,
+		SimClip:    cfg.SimClip,
+		GPIO: board.GPIOConfig{Chip: cfg.GPIOChip, Button: cfg.ButtonPin,
+			PrivacyLED: cfg.PrivacyLEDPin, LiveLED: cfg.LiveLEDPin},
+	}
+}
+
+// newButton configures the board's privacy input as the configuration says; nil when the
+// board has none (button_pin: none). The simulated board's fake button (SimButton) is
+// always active low with a pull-up.
+func newButton(cfg Config, b *board.Board, log *slog.Logger) (*gpio.Button, error) {
+	if b.Button == nil {
+		return nil, nil
+	}
+	pull := map[string]conngpio.Pull{"up": conngpio.PullUp, "down": conngpio.PullDown, "none": conngpio.Float}[cfg.ButtonPull]
+	activeLow := cfg.ButtonActive == "low"
+	if b.SimButton != nil {
+		pull, activeLow = conngpio.PullUp, true
+	}
+	btn, err := gpio.NewButton(gpio.ButtonConfig{
+		Pin:       b.Button,
+		Mode:      gpio.Mode(cfg.ButtonMode),
+		ActiveLow: activeLow,
+		Pull:      pull,
+		Debounce:  cfg.ButtonDebounce,
+		Hold:      cfg.ButtonHold,
+		Logger:    log.With("component", "button"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("board %s: privacy button: %w (lenscap does not stream with a button it cannot read; lenscap doctor checks the wiring)", b.Name, err)
+	}
+	return btn, nil
+}
+
+// bootChange applies a latching switch's position at boot, before any source opens.
+func bootChange(btn *gpio.Button, p device.Policy) func(device.State) *device.Change {
+	if btn == nil || btn.Mode() != gpio.Latching {
+		return nil
+	}
+	return func(st device.State) *device.Change {
+		return p.SwitchChange(st, btn.Active(), true, time.Now())
+	}
+}
+
+// buttonEvents applies the privacy input's events to the device: a press toggles the
+// button's kinds, a hold the microphone only, a switch sets its position. It runs on the
+// button's handler goroutine, never on the one reading the pin.
+func buttonEvents(ctx context.Context, dev *device.Device, log *slog.Logger) func(gpio.Event) {
+	return func(ev gpio.Event) {
+		var st device.Status
+		var err error
+		switch ev.Kind {
+		case gpio.Press:
+			st, err = dev.PressButton(ctx, ev.At)
+		case gpio.Hold:
+			st, err = dev.PressButtonKinds(ctx, ev.At, device.KindAudio)
+		case gpio.Switch:
+			st, err = dev.SetSwitch(ctx, ev.At, ev.Private, ev.Initial)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("privacy button", "event", ev.Kind, "err", err)
+			}
+			return
+		}
+		log.Info("privacy button", "event", ev.Kind, "video_private", st.Video.Private,
+			"audio_private", st.Audio.Private, "debounced_after", ev.At.Sub(ev.Edge))
+	}
+}
+
+// newLights drives the board's LEDs: privacy from the device, live from the rtc server.
+func newLights(cfg Config, b *board.Board, dev *device.Device, srv *rtc.Server, log *slog.Logger) (*gpio.Lights, error) {
+	var lc gpio.LightsConfig
+	lc.Logger = log.With("component", "leds")
+	var err error
+	if b.PrivacyLED != nil {
+		if lc.Privacy, err = gpio.NewLED(b.PrivacyLED, cfg.PrivacyLEDActive == "low"); err != nil {
+			return nil, fmt.Errorf("board %s: privacy LED: %w", b.Name, err)
+		}
+	}
+	if b.LiveLED != nil {
+		if lc.Live, err = gpio.NewLED(b.LiveLED, cfg.LiveLEDActive == "low"); err != nil {
+			return nil, fmt.Errorf("board %s: live LED: %w", b.Name, err)
+		}
+	}
+	lc.Sending = func() bool { return sending(srv, time.Now()) }
+	l := gpio.NewLights(lc)
+	dev.Watch(func(st device.Status) { l.SetPrivate(st.Video.Private || st.Audio.Private) })
+	return l, nil
+}
+
+// sendingWindow is how recently a frame must have gone to a viewer for the live LED.
+const sendingWindow = time.Second
+
+// sending reports whether media of any kind was sent to a viewer within sendingWindow.
+func sending(srv *rtc.Server, now time.Time) bool {
+	for _, k := range device.Kinds {
+		if t := srv.LastSent(k); !t.IsZero() && now.Sub(t) < sendingWindow {
+			return true
+		}
+	}
+	return false
+}

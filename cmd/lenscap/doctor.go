@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/lenscap/lenscap/board"
+)
+
+// errMissing is doctor's exit: something the daemon needs is missing.
+var errMissing = errors.New("doctor: something lenscap needs is missing")
+
+// runDoctor is `lenscap doctor [flags]`: with the daemon's configuration (the same flags,
+// file and environment), it prints the board, its pins, the camera, encoder and microphone
+// it would use and what is missing, without streaming. It returns errMissing (exit status 1)
+// when something needed is missing.
+func runDoctor(args []string, getenv func(string) string, out io.Writer) error {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	return doctor(cfg, boardOptions(cfg), out)
+}
+
+// doctor prints the report of the configured board.
+func doctor(cfg Config, opts board.Options, out io.Writer) error {
+	r := board.Inspect(cfg.Board, opts)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	name := r.Board
+	if name == "" {
+		name = cfg.Board + " (unknown)"
+	}
+	fmt.Fprintf(w, "board\t%s\t%s\n", name, r.Profile.Description)
+	if r.Model != "" {
+		fmt.Fprintf(w, "model\t%q\t(detected from the device tree)\n", r.Model)
+	}
+	if r.Chip != "" {
+		fmt.Fprintf(w, "gpio chip\t%s\t\n", r.Chip)
+	}
+	for _, p := range r.Pins {
+		status := "ok"
+		switch {
+		case p.Err != nil:
+			status = "MISSING"
+		case p.Line == board.NoPin:
+			status = "not wired"
+		}
+		detail := ""
+		switch p.Role {
+		case "button":
+			detail = fmt.Sprintf("%s, active %s, pull %s, debounce %s, hold %s", cfg.ButtonMode, cfg.ButtonActive,
+				cfg.ButtonPull, cfg.ButtonDebounce, holdText(cfg))
+		case "privacy LED":
+			detail = "active " + cfg.PrivacyLEDActive
+		case "live LED":
+			detail = "active " + cfg.LiveLEDActive
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s (%s)\n", p.Role, p.Line, status, detail)
+	}
+	for _, m := range r.Media {
+		status := "ok"
+		if !m.Available {
+			status = "MISSING: " + m.Note
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", m.Role, m.Device, status)
+	}
+	w.Flush()
+	missing := r.Missing()
+	if len(missing) == 0 {
+		fmt.Fprintln(out, "nothing missing")
+		return nil
+	}
+	fmt.Fprintln(out, "missing:")
+	for _, m := range missing {
+		fmt.Fprintln(out, "  -", strings.ReplaceAll(m, "\n", "\n    "))
+	}
+	return fmt.Errorf("%w: %d problem(s)", errMissing, len(missing))
+}
+
+func holdText(cfg Config) string {
+	if cfg.ButtonHold == 0 {
+		return "off"
+	}
+	return cfg.ButtonHold.String() + " (toggles the microphone)"
+}

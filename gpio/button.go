@@ -1,0 +1,297 @@
+// Package gpio is lenscap's privacy button (or switch) and its LEDs, on periph.io's conn/v3
+// interfaces: it asks for a gpio.PinIn or a gpio.PinOut and never knows which driver is
+// behind it (the GPIO character device on a board, gpio-sim in the emulated board, periph's
+// gpiotest fakes in tests). Package board finds the pins.
+//
+// Import rules (enforced by the deps test at the module root): gpio imports periph.io/x/conn
+// and the standard library only; never periph.io/x/host (board's) nor device. It says what
+// happened to the button (Event); cmd/lenscap decides what that does to privacy.
+package gpio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+)
+
+// Mode is how the privacy input is used.
+type Mode string
+
+// The two kinds of privacy input.
+const (
+	// Momentary is a push button: each press toggles privacy.
+	Momentary Mode = "momentary"
+	// Latching is a slide (or toggle) switch: its position is the privacy state, read at start
+	// too, so a switch left on "private" keeps the camera off through any reboot.
+	Latching Mode = "latching"
+)
+
+// EventKind says what the input did.
+type EventKind string
+
+// What a privacy input reports.
+const (
+	// Press is a momentary press: debounced, shorter than the hold time (when a hold gesture
+	// is configured). It toggles the button's kinds.
+	Press EventKind = "press"
+	// Hold is a momentary press held for the hold time (reported while still held, once). It
+	// is the "other" gesture: lenscap toggles the microphone only.
+	Hold EventKind = "hold"
+	// Switch is a latching switch's debounced position (also reported once at start).
+	Switch EventKind = "switch"
+)
+
+// Event is one debounced thing the privacy input did.
+type Event struct {
+	Kind EventKind
+	// At is when the decision was made: the edge once it had been stable for the debounce time
+	// (a Press with a hold gesture configured: the release; a Hold: when the hold time was
+	// reached). Privacy cuts count from it.
+	At time.Time
+	// Edge is when the first edge of the level that decided it was seen (At minus the debounce
+	// time, or less): for logs and latency measurements.
+	Edge time.Time
+	// Private is the switch's position (Switch only): true when it is in the active position.
+	Private bool
+	// Initial marks the position read when Run starts (Switch only).
+	Initial bool
+}
+
+// Defaults.
+const (
+	DefaultDebounce = 30 * time.Millisecond
+	// maxWait bounds each WaitForEdge, so the loop sees ctx end even on a driver whose Halt
+	// cannot interrupt a wait (periph's gpiotest, or a Halt that races the wait).
+	maxWait = 100 * time.Millisecond
+)
+
+// ButtonConfig configures a privacy input.
+type ButtonConfig struct {
+	// Pin is the input. NewButton configures it (In with Pull and both edges).
+	Pin gpio.PinIn
+	// Mode is Momentary (the default) or Latching.
+	Mode Mode
+	// ActiveLow means the button is pressed (the switch is on "private") when the line is
+	// low: the usual wiring, a button to ground with a pull-up.
+	ActiveLow bool
+	// Pull is the line's bias: gpio.PullUp, gpio.PullDown, gpio.Float (none, an external
+	// resistor) or gpio.PullNoChange.
+	Pull gpio.Pull
+	// Debounce is how long a level must stay unchanged to count. Zero means 30 ms.
+	Debounce time.Duration
+	// Hold enables the hold gesture (Momentary only): a press held this long is a Hold, not a
+	// Press. Zero disables it. With it, a short press is reported at its release (the
+	// gesture cannot be told from a hold before), so it acts that much later.
+	Hold time.Duration
+	// Now is the clock; nil means time.Now. Waiting uses the pin's WaitForEdge timeouts,
+	// so tests run in a testing/synctest bubble, where both are fake.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Button is a debounced privacy input: a momentary button or a latching switch.
+type Button struct {
+	cfg     ButtonConfig
+	log     *slog.Logger
+	running sync.Mutex
+}
+
+// ErrConfig is wrapped by NewButton's errors about the configuration (not the hardware).
+var ErrConfig = errors.New("gpio: bad configuration")
+
+// NewButton configures the pin as an input with edge detection. It starts nothing: Run reads
+// the input. A pin that cannot be configured (busy, no permission) is an error naming it.
+func NewButton(cfg ButtonConfig) (*Button, error) {
+	if cfg.Pin == nil {
+		return nil, fmt.Errorf("%w: no pin", ErrConfig)
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = Momentary
+	case Momentary, Latching:
+	default:
+		return nil, fmt.Errorf("%w: mode %q (momentary or latching)", ErrConfig, cfg.Mode)
+	}
+	if cfg.Debounce < 0 || cfg.Hold < 0 {
+		return nil, fmt.Errorf("%w: negative debounce or hold time", ErrConfig)
+	}
+	if cfg.Debounce == 0 {
+		cfg.Debounce = DefaultDebounce
+	}
+	if cfg.Mode == Latching {
+		cfg.Hold = 0
+	}
+	if cfg.Hold != 0 && cfg.Hold <= cfg.Debounce {
+		return nil, fmt.Errorf("%w: hold time %s is not longer than the debounce time %s", ErrConfig, cfg.Hold, cfg.Debounce)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Pin.In(cfg.Pull, gpio.BothEdges); err != nil {
+		return nil, fmt.Errorf("gpio: button %s: configure as input with edges: %w", cfg.Pin, err)
+	}
+	return &Button{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Mode returns the input's mode.
+func (b *Button) Mode() Mode { return b.cfg.Mode }
+
+// Active reads the line now, without debounce: true when pressed (or on "private"). Boot uses
+// it to apply a latching switch's position before any source is opened.
+func (b *Button) Active() bool { return b.active(b.cfg.Pin.Read()) }
+
+func (b *Button) active(l gpio.Level) bool { return l != gpio.Level(b.cfg.ActiveLow) }
+
+// Run reads the input until ctx ends, then returns nil. Each debounced event is given to
+// handle, in order, from a goroutine of Run's that is not the one reading the pin: a slow
+// handle (a privacy change persists the state) delays later events but never an edge, and
+// no event is dropped while ctx lasts (those still queued when it ends are). A latching
+// switch's position is reported once at start (Initial). Run returns once both goroutines
+// have ended, and can be called again after it returned.
+func (b *Button) Run(ctx context.Context, handle func(Event)) error {
+	if !b.running.TryLock() {
+		return errors.New("gpio: button already running")
+	}
+	defer b.running.Unlock()
+	q := newQueue()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			ev, ok := q.pop(ctx)
+			if !ok {
+				return
+			}
+			handle(ev)
+		}
+	})
+	// Halt interrupts a pending WaitForEdge on drivers that support it (the character
+	// device); maxWait covers the others.
+	halted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = b.cfg.Pin.Halt()
+		close(halted)
+	})
+	b.read(ctx, q.push)
+	if !stop() {
+		<-halted // the Halt goroutine has started: wait for it too
+	}
+	wg.Wait()
+	return nil
+}
+
+// read is the input loop. Debounce: the level read after each edge is the raw level; once it
+// has stayed unchanged for the debounce time it becomes the stable level, and a change of the
+// stable level is what counts. A bouncing contact changes the raw level many times within
+// the window and the stable level once; two real presses count twice however close they are,
+// as long as each level they go through lasts the debounce time (no lock-out after a press).
+func (b *Button) read(ctx context.Context, emit func(Event)) {
+	now := b.cfg.Now
+	raw := b.Active()
+	rawSince := now()
+	stable := raw
+	// Momentary: the current press, for the hold gesture. A button already down at start is
+	// no press: its release reports nothing.
+	down, held := stable, stable
+	var downSince time.Time
+	if b.cfg.Mode == Latching {
+		emit(Event{Kind: Switch, At: rawSince, Edge: rawSince, Private: stable, Initial: true})
+	}
+	for ctx.Err() == nil {
+		t := now()
+		wait := maxWait
+		if raw != stable {
+			due := rawSince.Add(b.cfg.Debounce)
+			if !t.Before(due) {
+				stable = raw
+				b.changed(stable, rawSince, t, &down, &held, &downSince, emit)
+				continue
+			}
+			wait = min(wait, due.Sub(t))
+		}
+		if b.cfg.Hold > 0 && down && !held {
+			due := downSince.Add(b.cfg.Hold)
+			if !t.Before(due) {
+				held = true
+				emit(Event{Kind: Hold, At: t, Edge: downSince})
+				continue
+			}
+			wait = min(wait, due.Sub(t))
+		}
+		if !b.cfg.Pin.WaitForEdge(max(wait, time.Millisecond)) {
+			continue
+		}
+		// The driver says an edge happened, not which: the level now is what counts. An edge
+		// that left the level as it was (a glitch shorter than this read) changes nothing.
+		if l := b.Active(); l != raw {
+			raw, rawSince = l, now()
+		}
+	}
+}
+
+// changed handles a change of the stable level, which began at edge and is decided at.
+func (b *Button) changed(active bool, edge, at time.Time, down, held *bool, downSince *time.Time, emit func(Event)) {
+	b.log.Debug("privacy input", "active", active, "edge", edge, "debounced_after", at.Sub(edge))
+	if b.cfg.Mode == Latching {
+		emit(Event{Kind: Switch, At: at, Edge: edge, Private: active})
+		return
+	}
+	if active {
+		*down, *held, *downSince = true, false, edge
+		if b.cfg.Hold == 0 {
+			*held = true // the press is reported now; its release reports nothing
+			emit(Event{Kind: Press, At: at, Edge: edge})
+		}
+		return
+	}
+	if *down && !*held {
+		emit(Event{Kind: Press, At: at, Edge: edge})
+	}
+	*down, *held = false, false
+}
+
+// queue hands events from the input loop to the handler without ever blocking the loop.
+type queue struct {
+	mu     sync.Mutex
+	events []Event
+	signal chan struct{}
+}
+
+func newQueue() *queue { return &queue{signal: make(chan struct{}, 1)} }
+
+func (q *queue) push(ev Event) {
+	q.mu.Lock()
+	q.events = append(q.events, ev)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// pop returns the next event, or false once ctx has ended (events still queued then are
+// dropped: the daemon is stopping).
+func (q *queue) pop(ctx context.Context) (Event, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.events) > 0 {
+			ev := q.events[0]
+			q.events = q.events[1:]
+			q.mu.Unlock()
+			return ev, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.signal:
+		case <-ctx.Done():
+			return Event{}, false
+		}
+	}
+}
