@@ -18,6 +18,10 @@ FMT_CHECK = out=$$(gofmt -l .); if [ -n "$$out" ]; then \
 	echo "gofmt: these files need gofmt -w:"; echo "$$out"; exit 1; fi
 
 .PHONY: help run test bench soak arm64 lint clean
+.PHONY: hil package package-check
+
+# make hil on a machine that cannot boot the emulated board: 1 skips it (make test), 0 fails.
+HIL_SOFT    ?= 0
 
 help:
 	@echo "make run     the simulated board, viewer at http://$(LISTEN)/"
@@ -26,6 +30,8 @@ help:
 	@echo "make soak    the long tests (build tag soak)"
 	@echo "make arm64   cross-build bin/*-linux-arm64 (VERSION=$(VERSION))"
 	@echo "make lint    gofmt check and go vet"
+	@echo "make hil     lenscap on an emulated arm64 board: QEMU, vivid, vicodec, gpio-sim (LENSCAP_HIL_ARGS=-bench)"
+	@echo "make package dist/lenscap_<version>_arm64.deb; make package-check checks it"
 	@echo "make clean   remove bin/ and dist/"
 
 run:
@@ -38,7 +44,11 @@ test:
 	@$(FMT_CHECK)
 	LENSCAP_REQUIRE_CHROMIUM=1 LENSCAP_REQUIRE_MOSQUITTO=1 $(GO) test -count=1 -timeout 14m $(GOTESTFLAGS) ./...
 	# The privacy core again under the race detector: the cut is a concurrency contract.
-	$(GO) test -race -count=1 -timeout 10m ./device/... ./rtc/
+	$(GO) test -race -count=1 -timeout 10m ./device/... ./rtc/ ./gpio/... ./board/...
+	$(MAKE) package-check
+	# The emulated arm64 board: a check that ran and failed fails the run; a machine that cannot
+	# boot the guest at all (no packages, no root, no user space) skips it.
+	$(MAKE) hil HIL_SOFT=1
 
 # Hook: every scripts/bench-*.sh runs after the Go benchmarks (none yet).
 bench:
@@ -56,6 +66,15 @@ arm64:
 ifneq ($(LENSCAPCTL),)
 	$(ARM64_ENV) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/lenscapctl-linux-arm64 ./cmd/lenscapctl
 endif
+
+hil:
+	LENSCAP_HIL_SOFT=$(HIL_SOFT) bash scripts/hil.sh
+
+package:
+	bash scripts/package.sh $(VERSION)
+
+package-check: package
+	bash scripts/package/check.sh $$(ls dist/lenscap_*_arm64.deb)
 
 lint:
 	@$(FMT_CHECK)
