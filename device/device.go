@@ -55,6 +55,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ObserveCut, when set, is told how long each cut took, from the change's At to the
+	// kind's source being closed (metrics). It is called with the device's lock held.
+	ObserveCut func(k Kind, by By, d time.Duration)
 	// RetryMin and RetryMax bound the backoff between attempts to reopen a failed source
 	// while its kind is not private. Zero means 1 s and 30 s.
 	RetryMin, RetryMax time.Duration
@@ -443,6 +446,9 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 		for _, t := range cut {
 			t.Stop()
 			delete(d.tracks, t.Kind())
+			if d.cfg.ObserveCut != nil {
+				d.cfg.ObserveCut(t.Kind(), c.By, d.now().Sub(c.At))
+			}
 		}
 	}
 	var lift []Kind

@@ -18,6 +18,7 @@ type Source struct {
 	stream Stream
 	tracks []*Track      // live tracks fed by the current stream
 	done   chan struct{} // closed when the current stream's reader goroutine returns
+	frames atomic.Uint64 // frames read from the driver's streams, for metrics
 	opens  atomic.Uint64 // how many times the driver was opened, for tests and metrics
 	closes atomic.Uint64 // how many times a stream was closed
 	keyReq atomic.Bool   // a keyframe request not yet handed to the stream
@@ -40,6 +41,12 @@ func (s *Source) Codec() Codec { return s.driver.Codec() }
 // Opens and Closes count how often the hardware was opened and released.
 func (s *Source) Opens() uint64  { return s.opens.Load() }
 func (s *Source) Closes() uint64 { return s.closes.Load() }
+
+// Frames counts the frames read from the driver, over the source's life.
+func (s *Source) Frames() uint64 { return s.frames.Load() }
+
+// Driver is the source's driver.
+func (s *Source) Driver() Driver { return s.driver }
 
 // IsOpen reports whether the hardware is held.
 func (s *Source) IsOpen() bool {
@@ -86,6 +93,7 @@ func (s *Source) read(st Stream, done chan struct{}) {
 			s.streamEnded(st, err)
 			return
 		}
+		s.frames.Add(1)
 		s.mu.Lock()
 		tracks := s.tracks
 		s.mu.Unlock()

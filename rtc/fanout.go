@@ -27,6 +27,8 @@ type fanout struct {
 	base  uint32    // the RTP timestamp at epoch
 
 	lastSent atomic.Int64 // when a frame was last written to a viewer, Unix nanoseconds
+	packets  atomic.Uint64 // RTP packets written, all viewers together
+	bytes    atomic.Uint64 // their bytes, header and payload
 
 	mu       sync.Mutex // guards the fields below; held while a frame is written
 	track    *device.Track
@@ -37,6 +39,9 @@ type fanout struct {
 	// jumped. Bounded: a forgotten entry only costs a new random start.
 	lastSeq map[webrtc.SSRC]uint16
 }
+
+// rtpHeaderSize is the size of the RTP headers the fan-out writes (no CSRC, no extension).
+const rtpHeaderSize = 12
 
 // maxLastSeq bounds fanout.lastSeq.
 const maxLastSeq = 1024
@@ -192,7 +197,7 @@ func (f *fanout) write(t *device.Track, fr device.Frame) {
 		return
 	}
 	ts := f.timestamp(fr.CaptureTime)
-	sent := false
+	sent := 0
 	for _, b := range f.bindings {
 		if b.waitKey {
 			if !fr.Keyframe {
@@ -201,7 +206,7 @@ func (f *fanout) write(t *device.Track, fr device.Frame) {
 			b.waitKey = false
 		}
 		b.hdr.Timestamp = ts
-		sent = true
+		sent++
 		for i, p := range payloads {
 			b.hdr.Marker = f.pion == webrtc.RTPCodecTypeVideo && i == len(payloads)-1 // end of frame
 			b.hdr.SequenceNumber++
@@ -209,7 +214,13 @@ func (f *fanout) write(t *device.Track, fr device.Frame) {
 			_, _ = b.w.WriteRTP(&b.hdr, p)
 		}
 	}
-	if sent {
+	if sent > 0 {
 		f.lastSent.Store(time.Now().UnixNano())
+		size := 0
+		for _, p := range payloads {
+			size += rtpHeaderSize + len(p)
+		}
+		f.packets.Add(uint64(sent * len(payloads)))
+		f.bytes.Add(uint64(sent * size))
 	}
 }

@@ -229,6 +229,16 @@ func (s *Server) LastSent(k device.Kind) time.Time {
 	return time.Time{}
 }
 
+// Sent counts the RTP packets of a kind written to viewers and their bytes (header and
+// payload), all viewers together, over the server's life.
+func (s *Server) Sent(k device.Kind) (packets, bytes uint64) {
+	f := s.fanout(k)
+	if f == nil {
+		return 0, 0
+	}
+	return f.packets.Load(), f.bytes.Load()
+}
+
 func (s *Server) wakeAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

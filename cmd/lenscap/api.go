@@ -39,6 +39,8 @@ type api struct {
 	token   string
 	started time.Time
 	page    []byte
+	// metrics serves /metrics; nil: not served.
+	metrics http.Handler
 	// press presses the simulated button; nil on a real board.
 	press func(at time.Time) (device.Status, error)
 }
@@ -60,6 +62,9 @@ func (a *api) handler() http.Handler {
 	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.state()) })
 	mux.HandleFunc("POST /api/privacy", a.servePrivacy)
 	mux.HandleFunc("POST /api/button", a.serveButton)
+	if a.metrics != nil {
+		mux.Handle("GET /metrics", a.metrics)
+	}
 	if a.srv != nil {
 		sig := a.srv.Handler()
 		mux.Handle("/ws", sig)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -263,5 +264,93 @@ func TestRunFailsClearlyOnBadConfig(t *testing.T) {
 	}
 	if errors.Is(err, context.Canceled) {
 		t.Fatal("cancellation is not an error")
+	}
+}
+
+func TestMetricsFollowTheCameraAndTheCut(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	metric := func(name string) string {
+		t.Helper()
+		code, b := d.do(t, "GET", "/metrics", "", nil)
+		if code != http.StatusOK {
+			t.Fatalf("/metrics: %d", code)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, name+" ") {
+				return strings.TrimPrefix(line, name+" ")
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for metric(`lenscap_frames_encoded_total{kind="video"}`) == "0" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := metric(`lenscap_frames_encoded_total{kind="video"}`); v == "" || v == "0" {
+		t.Fatalf("frames encoded: %q", v)
+	}
+	if v := metric(`lenscap_live{kind="video"}`); v != "1" {
+		t.Errorf("live: %q", v)
+	}
+	if code, b := d.do(t, "POST", "/api/button", "", nil); code != http.StatusOK {
+		t.Fatalf("button: %d %s", code, b)
+	}
+	if v := metric(`lenscap_private{kind="video"}`); v != "1" {
+		t.Errorf("private after the press: %q", v)
+	}
+	if v := metric(`lenscap_cut_duration_seconds_count{by="button",kind="video"}`); v != "1" {
+		t.Errorf("cuts observed: %q", v)
+	}
+	if v := metric(`lenscap_source_closes_total{kind="video"}`); v != "1" {
+		t.Errorf("source closes: %q", v)
+	}
+}
+
+func TestSystemdIsToldReadyAndStopping(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			got <- string(buf[:n])
+		}
+	}()
+	lb := &logBuffer{addr: make(chan string, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := func(k string) string {
+		if k == "NOTIFY_SOCKET" {
+			return sock
+		}
+		return ""
+	}
+	go func() {
+		done <- run(ctx, []string{"--board", "sim", "--listen", "127.0.0.1:0", "--mqtt-listen", "off", "--state-dir", t.TempDir()}, env, nil, lb)
+	}()
+	want := func(state string) {
+		t.Helper()
+		select {
+		case s := <-got:
+			if s != state {
+				t.Fatalf("notified %q, want %q", s, state)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s\n%s", state, lb)
+		}
+	}
+	want("READY=1")
+	cancel()
+	want("STOPPING=1")
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -79,11 +79,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		buttonKinds = append(buttonKinds, device.Kind(k))
 	}
 	policy := device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: buttonKinds}
+	var met *metrics // made below, once the device and the rtc server exist
 	dev, err := device.New(device.Config{
 		Store:      device.NewStore(cfg.StateDir),
 		Policy:     policy,
 		Logger:     log.With("component", "device"),
 		BootChange: bootChange(btn, policy),
+		ObserveCut: func(k device.Kind, by device.By, d time.Duration) { met.ObserveCut(k, by, d) },
 	}, b.Drivers()...)
 	if err != nil {
 		return err
@@ -120,6 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	a.srv = srv
+	met = newDaemonMetrics(dev, srv, b)
+	a.metrics = met
 	if testHookRun != nil {
 		testHookRun(b, srv)
 	}
@@ -170,13 +174,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return ln.Close()
 		}
 		log.Info(fmt.Sprintf("listening on http://%s", ln.Addr()))
+		if err := sdNotify(getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
+			log.Warn("systemd notification", "err", err)
+		}
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
 	})
+	if iv, ok := sdWatchdogInterval(getenv, os.Getpid()); ok {
+		g.Go(func() error {
+			return sdWatchdog(gctx, iv, responsive(dev, iv/2), func(st string) error { return sdNotify(getenv("NOTIFY_SOCKET"), st) })
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
+		_ = sdNotify(getenv("NOTIFY_SOCKET"), "STOPPING=1")
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Close() // ends WebSocket sessions, which the HTTP shutdown waits for

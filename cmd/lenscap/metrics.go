@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lenscap/lenscap/board"
 	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/rtc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -123,4 +125,31 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// newDaemonMetrics wires /metrics to the device, its sources and the rtc server.
+func newDaemonMetrics(dev *device.Device, srv *rtc.Server, b *board.Board) *metrics {
+	var kinds []device.Kind
+	for _, d := range b.Drivers() {
+		kinds = append(kinds, d.Kind())
+	}
+	src := func(k device.Kind) *device.Source { return dev.Source(k) }
+	return newMetrics(metricsSources{
+		Kinds: kinds,
+		// A driver that captures and encodes separately counts its captured frames itself.
+		FramesCaptured: func(k device.Kind) uint64 {
+			if c, ok := src(k).Driver().(interface{ FramesCaptured() uint64 }); ok {
+				return c.FramesCaptured()
+			}
+			return src(k).Frames()
+		},
+		FramesEncoded: func(k device.Kind) uint64 { return src(k).Frames() },
+		SourceOpens:   func(k device.Kind) uint64 { return src(k).Opens() },
+		SourceCloses:  func(k device.Kind) uint64 { return src(k).Closes() },
+		RTPPackets:    func(k device.Kind) uint64 { p, _ := srv.Sent(k); return p },
+		RTPBytes:      func(k device.Kind) uint64 { _, n := srv.Sent(k); return n },
+		Private:       func(k device.Kind) bool { return dev.Status().Kind(k).Private },
+		Live:          func(k device.Kind) bool { return dev.Status().Kind(k).Live },
+		Viewers:       srv.Viewers,
+	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/lenscap/lenscap/device"
 	"net"
 	"strconv"
 	"time"
@@ -61,6 +62,25 @@ func sdWatchdog(ctx context.Context, interval time.Duration, healthy func() bool
 			if healthy() {
 				_ = notify("WATCHDOG=1")
 			}
+		}
+	}
+}
+
+// responsive is the watchdog's health check: the device answers a status query within limit
+// (its lock is not stuck). A stuck query leaves its goroutine behind, and the watchdog then
+// restarts the process.
+func responsive(dev *device.Device, limit time.Duration) func() bool {
+	return func() bool {
+		done := make(chan struct{})
+		go func() {
+			dev.Status()
+			close(done)
+		}()
+		select {
+		case <-done:
+			return true
+		case <-time.After(limit):
+			return false
 		}
 	}
 }
