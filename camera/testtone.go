@@ -5,8 +5,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/thesyncim/gopus"
-
 	"github.com/lenscap/lenscap/device"
 )
 
@@ -94,17 +92,11 @@ func NewTestTone(opts TestToneOptions) (*TestTone, error) {
 		simHardware: newSimHardware(opts.Name, opts.Clock, opts.OpenLatency),
 		opts:        opts,
 	}
-	switch opts.Encoding {
-	case AudioOpus:
-		t.sampleRate = 48000
-		t.codec = device.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1"}
-	case AudioPCMU:
-		t.sampleRate = 8000
-		t.codec = device.Codec{MimeType: "audio/PCMU", ClockRate: 8000, Channels: 1}
-	default:
-		return nil, fmt.Errorf("camera: %s: unknown audio encoding %v", opts.Name, opts.Encoding)
+	codec, rate, err := audioCodec(opts.Encoding)
+	if err != nil {
+		return nil, fmt.Errorf("camera: %s: %w", opts.Name, err)
 	}
+	t.codec, t.sampleRate = codec, rate
 	if !(opts.Frequency > 0 && opts.Frequency < float64(t.sampleRate)/2) {
 		return nil, fmt.Errorf("camera: %s: tone frequency %g Hz out of range (0, %d)",
 			opts.Name, opts.Frequency, t.sampleRate/2)
@@ -133,40 +125,29 @@ func (t *TestTone) Open() (device.Stream, error) {
 		return nil, err
 	}
 	spf := t.sampleRate / audioFrameRate
-	st := &testToneStream{
+	enc, err := newAudioEncoder(t.opts.Encoding, t.sampleRate, t.opts.OpusBitrate)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("camera: open %s: %w", t.opts.Name, err)
+	}
+	return &testToneStream{
 		session: s,
 		step:    t.opts.Frequency / float64(t.sampleRate),
 		amp:     t.opts.Amplitude,
 		spf:     spf,
 		pcm:     make([]float32, spf),
-	}
-	if t.opts.Encoding == AudioPCMU {
-		st.buf = make([]byte, spf)
-		return st, nil
-	}
-	st.buf = make([]byte, 4000) // enough for any Opus packet
-	st.enc, err = gopus.NewEncoder(gopus.EncoderConfig{
-		SampleRate: t.sampleRate, Channels: 1, Application: gopus.ApplicationAudio,
-	})
-	if err == nil {
-		err = st.enc.SetBitrate(t.opts.OpusBitrate)
-	}
-	if err != nil {
-		s.close()
-		return nil, fmt.Errorf("camera: open %s: opus encoder: %w", t.opts.Name, err)
-	}
-	return st, nil
+		enc:     enc,
+	}, nil
 }
 
 // testToneStream is an open TestTone.
 type testToneStream struct {
 	session *simSession
-	step    float64        // tone cycles per sample
-	amp     float64        // peak, of full scale
-	spf     int            // samples per frame
-	enc     *gopus.Encoder // nil for PCMU; used under session.readMu
-	pcm     []float32      // one frame of samples; reused
-	buf     []byte         // the encoded frame; reused, so valid until the next ReadFrame
+	step    float64       // tone cycles per sample
+	amp     float64       // peak, of full scale
+	spf     int           // samples per frame
+	pcm     []float32     // one frame of samples; reused
+	enc     *audioEncoder // used under session.readMu; its buffer is valid until the next ReadFrame
 }
 
 // ReadFrame blocks until the next 20 ms tick of the clock (a reader that falls behind gets
@@ -184,20 +165,12 @@ func (s *testToneStream) ReadFrame() (device.Frame, error) {
 			return device.Frame{}, err
 		}
 		s.synthesize(n)
-		data := s.buf
-		if s.enc == nil {
-			for i, v := range s.pcm {
-				data[i] = mulaw(int16(math.Round(float64(v) * math.MaxInt16)))
-			}
-		} else {
-			k, err := s.enc.Encode(s.pcm, s.buf)
-			if err != nil {
-				return device.Frame{}, fmt.Errorf("camera: read %s: opus encode: %w", s.session.hw.name, err)
-			}
-			if k == 0 { // the encoder is still filling its lookahead: no packet this tick
-				continue
-			}
-			data = s.buf[:k]
+		data, err := s.enc.encode(s.pcm)
+		if err != nil {
+			return device.Frame{}, fmt.Errorf("camera: read %s: %w", s.session.hw.name, err)
+		}
+		if data == nil { // the encoder is still filling its lookahead: no packet this tick
+			continue
 		}
 		return device.Frame{
 			Data:        data,

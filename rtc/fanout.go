@@ -26,7 +26,7 @@ type fanout struct {
 	epoch time.Time // RTP timestamps count from here, so they carry the capture time
 	base  uint32    // the RTP timestamp at epoch
 
-	lastSent atomic.Int64 // when a frame was last written to a viewer, Unix nanoseconds
+	lastSent atomic.Int64  // when a frame was last written to a viewer, Unix nanoseconds
 	packets  atomic.Uint64 // RTP packets written, all viewers together
 	bytes    atomic.Uint64 // their bytes, header and payload
 
