@@ -163,8 +163,17 @@ type process struct {
 	stderr   *tailBuffer
 	released func()
 
-	endOnce sync.Once
-	ended   chan struct{}
+	endOnce  sync.Once
+	ended    chan struct{}
+	waitOnce sync.Once // reaps the process once: after a failed read, or at end
+}
+
+// reap kills the process group and waits for it, so its stderr has been copied in full.
+func (p *process) reap() {
+	p.waitOnce.Do(func() {
+		killGroup(p.cmd)
+		p.cmd.Wait()
+	})
 }
 
 func startProcess(name, program string, args []string, released func()) (*process, error) {
@@ -190,6 +199,9 @@ func (p *process) readErr(err error) error {
 		return fmt.Errorf("camera: read %s: %w", p.name, device.ErrStreamClosed)
 	default:
 	}
+	// The output ended or failed: the process is of no more use, and its last words are on
+	// stderr, which is complete only once it has been reaped.
+	p.reap()
 	return fmt.Errorf("camera: read %s: %w: %s stopped (%v)%s", p.name, ErrEncoder, p.cmd.Path, err, p.stderr.suffix())
 }
 
@@ -206,8 +218,7 @@ func (p *process) isEnded() bool {
 func (p *process) end() {
 	p.endOnce.Do(func() {
 		close(p.ended)
-		killGroup(p.cmd)
-		p.cmd.Wait()
+		p.reap()
 		p.released()
 	})
 }
