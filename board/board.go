@@ -10,6 +10,7 @@ package board
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -69,6 +70,10 @@ type Options struct {
 	GPIO GPIOConfig
 	// Pins finds the lines; nil: the GPIO character device (CharDev).
 	Pins PinDriver
+	// Media overrides the profile's camera, encoder and microphone.
+	Media MediaConfig
+	// Logger receives the media drivers' choices; nil discards.
+	Logger *slog.Logger
 }
 
 // GPIOConfig is the configured GPIO chip and lines. An empty field takes the profile's;
@@ -86,8 +91,8 @@ var ErrUnsupported = errors.New("board: not supported")
 
 // Open returns the named board: "sim" is the simulated board, "auto" the one detected from
 // the device tree, or a profile's name. A real board's GPIO lines are found (an error says
-// what is missing: the chip, a line, the permission), but its camera and microphone have no
-// drivers yet: Video and Audio are nil and Missing says so.
+// what is missing: the chip, a line, the permission), and its camera and microphone drivers
+// made; Missing says which hardware is not there now.
 func Open(name string, opts Options) (*Board, error) {
 	if name == "sim" {
 		return Sim(opts)

@@ -113,12 +113,16 @@ func inspect(name string, opts Options) (*Board, Report) {
 	r.Board = prof.Name
 	b.Name, b.Profile, b.Model = prof.Name, prof, r.Model
 	findPins(b, &r, opts)
-	// The media drivers come with the camera issue.
-	for _, m := range [][2]string{{"camera", prof.Camera}, {"encoder", prof.Encoder}, {"audio", prof.Audio}} {
-		r.Media = append(r.Media, MediaReport{Role: m[0], Device: m[1], Note: "not available yet (camera issue)"})
+	video, audio, media, err := buildMedia(prof, opts)
+	if err != nil {
+		r.Errs = append(r.Errs, err)
+		return b, r
 	}
+	b.Video, b.Audio, r.Media = video, audio, media
 	for _, md := range r.Media {
-		b.Missing = append(b.Missing, fmt.Sprintf("%s %s: %s", md.Role, md.Device, md.Note))
+		if !md.Available {
+			b.Missing = append(b.Missing, fmt.Sprintf("%s %s: %s", md.Role, md.Device, md.Note))
+		}
 	}
 	return b, r
 }

@@ -19,9 +19,12 @@ var testHookRun func(*board.Board, *rtc.Server)
 
 // boardOptions are the board settings of the configuration.
 func boardOptions(cfg Config) board.Options {
+	w, h, _ := parseSize(cfg.VideoSize) // validated; zero when unset
 	return board.Options{
 		AudioCodec: cfg.AudioCodec,
 		SimClip:    cfg.SimClip,
+		Media: board.MediaConfig{Camera: cfg.Camera, Encoder: cfg.Encoder, EncoderFormat: cfg.EncoderFormat,
+			Audio: cfg.Audio, Width: w, Height: h, FrameRate: cfg.VideoFPS, Bitrate: cfg.VideoBitrate},
 		GPIO: board.GPIOConfig{Chip: cfg.GPIOChip, Button: cfg.ButtonPin,
 			PrivacyLED: cfg.PrivacyLEDPin, LiveLED: cfg.LiveLEDPin},
 	}

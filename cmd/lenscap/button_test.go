@@ -212,7 +212,7 @@ func TestDoctorOnARealBoardSaysWhatIsMissing(t *testing.T) {
 	if !errors.Is(err, errMissing) {
 		t.Fatalf("doctor: %v, want errMissing", err)
 	}
-	for _, want := range []string{"rpi4", "GPIO40", "MISSING", "GPIO27", "csi-rpicam", "v4l2-m2m:auto", "alsa:default", "not available yet (camera issue)", "button_pin"} {
+	for _, want := range []string{"rpi4", "GPIO40", "MISSING", "GPIO27", "csi-rpicam", "v4l2-m2m:auto", "alsa:default", "rpicam-vid not found", "no such ALSA capture device", "button_pin"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, &out)
 		}

@@ -75,6 +75,16 @@ type Config struct {
 	ButtonActive string
 	// ButtonPull is the line's bias: "up" (the default), "down" or "none" (an external resistor).
 	ButtonPull string
+	// Camera, Encoder and Audio override the board's media: camera "csi-rpicam", "v4l2",
+	// "v4l2:/dev/video0", "sim" or "none"; encoder "v4l2-m2m:auto", "v4l2-m2m:/dev/video11",
+	// "software" or "auto"; audio "alsa:CARD,DEVICE", "alsa:default", "tone" or "none".
+	// Empty: the board's. EncoderFormat is the hardware encoder's coded format, H264 (default)
+	// or FWHT (vicodec, on the emulated board).
+	Camera, Encoder, EncoderFormat, Audio string
+	// VideoSize ("1280x720"), VideoFPS and VideoBitrate (bits per second) of a real camera;
+	// empty or zero: 1280x720, 30, 2000000.
+	VideoSize              string
+	VideoFPS, VideoBitrate int
 	// ButtonDebounce is how long a level must stay unchanged to count. Default 30ms.
 	ButtonDebounce time.Duration
 	// ButtonHold enables the hold gesture of a momentary button: held this long, a press
@@ -181,6 +191,16 @@ func settings() []setting {
 			return nil
 		}
 	}
+	num := func(field func(*Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			*field(c) = n
+			return nil
+		}
+	}
 	return []setting{
 		{key: "board", usage: "`board`: sim, auto or a board name (default sim; auto on linux/arm64)",
 			fromStr: str(func(c *Config) *string { return &c.Board })},
@@ -241,6 +261,20 @@ func settings() []setting {
 			fromStr: str(func(c *Config) *string { return &c.LiveLEDActive })},
 		{key: "audio_codec", usage: "audio `codec`: opus or pcmu (default opus)",
 			fromStr: str(func(c *Config) *string { return &c.AudioCodec })},
+		{key: "camera", usage: "`camera`: csi-rpicam, v4l2, v4l2:/dev/videoN, sim or none (default: the board's)",
+			fromStr: str(func(c *Config) *string { return &c.Camera })},
+		{key: "encoder", usage: "H.264 `encoder`: v4l2-m2m:auto, v4l2-m2m:/dev/videoN, software or auto (default: the board's)",
+			fromStr: str(func(c *Config) *string { return &c.Encoder })},
+		{key: "encoder_format", usage: "hardware encoder's coded `format`: H264 (default) or FWHT (vicodec, for tests)",
+			fromStr: str(func(c *Config) *string { return &c.EncoderFormat })},
+		{key: "audio", usage: "`microphone`: alsa:CARD,DEVICE, alsa:default, tone or none (default: the board's)",
+			fromStr: str(func(c *Config) *string { return &c.Audio })},
+		{key: "video_size", usage: "video `size` WIDTHxHEIGHT of a real camera (default 1280x720)",
+			fromStr: str(func(c *Config) *string { return &c.VideoSize })},
+		{key: "video_fps", usage: "video frame `rate` of a real camera (default 30)",
+			fromStr: num(func(c *Config) *int { return &c.VideoFPS })},
+		{key: "video_bitrate", usage: "H.264 `bitrate` in bits per second (default 2000000)",
+			fromStr: num(func(c *Config) *int { return &c.VideoBitrate })},
 		{key: "sim_clip", usage: "Annex-B H.264 `file` the simulated camera loops instead of its test pattern (scripts/make-testclip.sh makes one)",
 			fromStr: str(func(c *Config) *string { return &c.SimClip })},
 		{key: "log_level", usage: "log `level`: debug, info, warn or error (default info)",
@@ -281,6 +315,13 @@ type fileConfig struct {
 	LiveLEDPin       *string     `yaml:"live_led_pin"`
 	LiveLEDActive    *string     `yaml:"live_led_active"`
 	AudioCodec       *string     `yaml:"audio_codec"`
+	Camera           *string     `yaml:"camera"`
+	Encoder          *string     `yaml:"encoder"`
+	EncoderFormat    *string     `yaml:"encoder_format"`
+	Audio            *string     `yaml:"audio"`
+	VideoSize        *string     `yaml:"video_size"`
+	VideoFPS         *int        `yaml:"video_fps"`
+	VideoBitrate     *int        `yaml:"video_bitrate"`
 	SimClip          *string     `yaml:"sim_clip"`
 	LogLevel         *string     `yaml:"log_level"`
 	LogFormat        *string     `yaml:"log_format"`
@@ -305,6 +346,17 @@ func (f *fileConfig) applyTo(c *Config) {
 	setStr(&c.Token, f.Token)
 	setStr(&c.TopicPrefix, f.TopicPrefix)
 	setStr(&c.AudioCodec, f.AudioCodec)
+	setStr(&c.Camera, f.Camera)
+	setStr(&c.Encoder, f.Encoder)
+	setStr(&c.EncoderFormat, f.EncoderFormat)
+	setStr(&c.Audio, f.Audio)
+	setStr(&c.VideoSize, f.VideoSize)
+	if f.VideoFPS != nil {
+		c.VideoFPS = *f.VideoFPS
+	}
+	if f.VideoBitrate != nil {
+		c.VideoBitrate = *f.VideoBitrate
+	}
 	setStr(&c.GPIOChip, f.GPIOChip)
 	setStr(&c.ButtonPin, f.ButtonPin)
 	setStr(&c.ButtonMode, f.ButtonMode)

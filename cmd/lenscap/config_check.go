@@ -147,6 +147,17 @@ func (c Config) Validate() error {
 	if err := checkMQTTURL(c.MQTT); err != nil {
 		bad("mqtt", "%v", err)
 	}
+	if c.VideoSize != "" {
+		if _, _, err := parseSize(c.VideoSize); err != nil {
+			bad("video_size", "%q: %v", c.VideoSize, err)
+		}
+	}
+	if c.VideoFPS < 0 || c.VideoFPS > 240 {
+		bad("video_fps", "%d: want 1 to 240 (0: the default)", c.VideoFPS)
+	}
+	if c.VideoBitrate < 0 || (c.VideoBitrate > 0 && c.VideoBitrate < 50_000) {
+		bad("video_bitrate", "%d: want at least 50000 bits per second (0: the default)", c.VideoBitrate)
+	}
 	if c.MQTTListen != "off" {
 		if err := checkListen(c.MQTTListen); err != nil {
 			bad("mqtt_listen", "%q: %v (or off)", c.MQTTListen, err)
@@ -308,6 +319,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("mqtt", r.MQTT),
 		slog.String("mqtt_listen", r.MQTTListen),
 		slog.String("sim_clip", r.SimClip),
+		slog.String("camera", r.Camera),
+		slog.String("encoder", r.Encoder),
+		slog.String("encoder_format", r.EncoderFormat),
+		slog.String("audio", r.Audio),
+		slog.String("video_size", r.VideoSize),
+		slog.Int("video_fps", r.VideoFPS),
+		slog.Int("video_bitrate", r.VideoBitrate),
 		slog.String("mqtt_ca", r.MQTTCA),
 		slog.String("mqtt_cert", r.MQTTCert),
 		slog.String("mqtt_key", r.MQTTKey),
@@ -346,4 +364,19 @@ func (c Config) SlogLevel() slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// parseSize reads WIDTHxHEIGHT.
+func parseSize(s string) (w, h int, err error) {
+	ws, hs, ok := strings.Cut(strings.ToLower(s), "x")
+	if ok {
+		w, err = strconv.Atoi(ws)
+		if err == nil {
+			h, err = strconv.Atoi(hs)
+		}
+	}
+	if !ok || err != nil || w < 16 || h < 16 || w > 7680 || h > 4320 || w%2 != 0 || h%2 != 0 {
+		return 0, 0, fmt.Errorf("want WIDTHxHEIGHT, even, from 16x16 to 7680x4320")
+	}
+	return w, h, nil
 }

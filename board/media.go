@@ -1,0 +1,184 @@
+package board
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/lenscap/lenscap/camera"
+	"github.com/lenscap/lenscap/camera/v4l2"
+	"github.com/lenscap/lenscap/device"
+)
+
+// MediaConfig overrides a profile's camera, encoder and microphone; an empty field takes the
+// profile's. The strings are those of Profile: camera "csi-rpicam", "v4l2" (the first capture
+// node), "v4l2:/dev/video0", "sim" or "none"; encoder "v4l2-m2m:auto", "v4l2-m2m:/dev/video11",
+// "software" or "auto"; audio "alsa:CARD,DEVICE" ("alsa:default" is card 0, device 0), "tone"
+// or "none".
+type MediaConfig struct {
+	Camera, Encoder, Audio string
+	// EncoderFormat is the hardware encoder's coded format: "H264" (default) or "FWHT"
+	// (vicodec on the emulated board; not playable by browsers).
+	EncoderFormat string
+	// Width, Height, FrameRate and Bitrate of the video; zero: 1280x720, 30 fps, 2 Mbit/s.
+	Width, Height, FrameRate, Bitrate int
+}
+
+// buildMedia makes the drivers a profile's media strings (as overridden) describe, and says
+// for each whether its hardware is there now. A driver whose device is missing is still made:
+// the device package reports its failure and retries with backoff (a camera plugged in later).
+func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media []MediaReport, err error) {
+	mc := opts.Media
+	camSpec, encSpec, audSpec := or(mc.Camera, prof.Camera), or(mc.Encoder, prof.Encoder), or(mc.Audio, prof.Audio)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	enc, encReport, err := encoderOptions(encSpec, mc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	format := camera.RawFormat{Width: mc.Width, Height: mc.Height, FrameRate: mc.FrameRate}
+	if format.Width == 0 || format.Height == 0 {
+		format.Width, format.Height = 1280, 720
+	}
+	if format.FrameRate == 0 {
+		format.FrameRate = 30
+	}
+
+	camReport := MediaReport{Role: "camera", Device: camSpec}
+	kind, arg, _ := strings.Cut(camSpec, ":")
+	switch kind {
+	case "none":
+		camReport.Note = "not wired (camera: none)"
+	case "sim":
+		video, err = camera.NewTestPattern(camera.TestPatternOptions{})
+		camReport.Available = true
+	case "csi-rpicam", "rpicam":
+		program := "rpicam-vid"
+		if _, lerr := exec.LookPath(program); lerr != nil {
+			if _, lerr2 := exec.LookPath("libcamera-vid"); lerr2 == nil {
+				program = "libcamera-vid"
+			}
+		}
+		// rpicam-vid encodes H.264 with the SoC's encoder itself; without one (Pi 5) it
+		// writes raw frames for lenscap's software encoder.
+		raw := enc.Kind == camera.EncoderSoftware
+		video, err = camera.NewRPiCam(camera.RPiCamOptions{Program: program, Width: format.Width,
+			Height: format.Height, FrameRate: format.FrameRate, Raw: raw, Encoder: enc, Logger: log})
+		camReport.Available, camReport.Note = onPath(program, "install rpicam-apps")
+	case "v4l2":
+		if arg == "auto" {
+			arg = ""
+		}
+		video, err = camera.NewV4L2Camera(camera.V4L2CameraOptions{Device: arg, Format: format, Encoder: enc, Logger: log})
+		camReport.Available, camReport.Note = exists(or(arg, "/dev/video0"), "no such capture device: plug the camera in, or set camera")
+	default:
+		return nil, nil, nil, fmt.Errorf("board: camera %q: want csi-rpicam, v4l2[:/dev/videoN], sim or none", camSpec)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("board: camera %s: %w", camSpec, err)
+	}
+	if kind == "none" || kind == "sim" {
+		encReport.Note, encReport.Available = "not used", true
+	}
+
+	audReport := MediaReport{Role: "audio", Device: audSpec}
+	enc2 := camera.AudioOpus
+	if strings.EqualFold(opts.AudioCodec, "pcmu") {
+		enc2 = camera.AudioPCMU
+	}
+	kind, arg, _ = strings.Cut(audSpec, ":")
+	switch kind {
+	case "none":
+		audReport.Note = "not wired (audio: none)"
+	case "tone":
+		audio, err = camera.NewTestTone(camera.TestToneOptions{Encoding: enc2})
+		audReport.Available = true
+	case "alsa":
+		card, dev, perr := alsaDevice(arg)
+		if perr != nil {
+			return nil, nil, nil, fmt.Errorf("board: audio %q: %w", audSpec, perr)
+		}
+		audio, err = camera.NewMicrophone(camera.MicrophoneOptions{Card: card, Device: dev, Encoding: enc2})
+		audReport.Available, audReport.Note = exists(fmt.Sprintf("/dev/snd/pcmC%dD%dc", card, dev), "no such ALSA capture device (arecord -l lists them)")
+	default:
+		return nil, nil, nil, fmt.Errorf("board: audio %q: want alsa:CARD,DEVICE, tone or none", audSpec)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("board: audio %s: %w", audSpec, err)
+	}
+	return video, audio, []MediaReport{camReport, encReport, audReport}, nil
+}
+
+// encoderOptions reads an encoder string.
+func encoderOptions(spec string, mc MediaConfig) (camera.EncoderOptions, MediaReport, error) {
+	r := MediaReport{Role: "encoder", Device: spec}
+	o := camera.EncoderOptions{Bitrate: mc.Bitrate}
+	switch strings.ToUpper(mc.EncoderFormat) {
+	case "", "H264":
+		o.CodedFormat = v4l2.PixFmtH264
+	case "FWHT":
+		o.CodedFormat = v4l2.PixFmtFWHT
+	default:
+		return o, r, fmt.Errorf("board: encoder_format %q: want H264 or FWHT", mc.EncoderFormat)
+	}
+	kind, arg, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "v4l2-m2m":
+		o.Kind = camera.EncoderHardware
+		if arg != "auto" {
+			o.Device = arg
+		}
+		r.Available, r.Note = true, "found by its capabilities when the camera opens"
+		if o.Device != "" {
+			r.Available, r.Note = exists(o.Device, "no such encoder node")
+		}
+	case "software":
+		o.Kind = camera.EncoderSoftware
+		r.Available, r.Note = onPath("ffmpeg", "install ffmpeg")
+	case "auto", "":
+		o.Kind = camera.EncoderAuto
+		r.Available, r.Note = true, "hardware if one is found, else ffmpeg"
+	default:
+		return o, r, fmt.Errorf("board: encoder %q: want v4l2-m2m:auto, v4l2-m2m:/dev/videoN, software or auto", spec)
+	}
+	return o, r, nil
+}
+
+// alsaDevice reads "default", "hw:C,D", "C,D" or "C" into a card and device.
+func alsaDevice(s string) (card, dev uint, err error) {
+	s = strings.TrimPrefix(s, "hw:")
+	if s == "" || s == "default" {
+		return 0, 0, nil
+	}
+	cs, ds, _ := strings.Cut(s, ",")
+	c, err := strconv.ParseUint(cs, 10, 8)
+	if err != nil {
+		return 0, 0, fmt.Errorf("card %q: want a number", cs)
+	}
+	var d uint64
+	if ds != "" {
+		if d, err = strconv.ParseUint(ds, 10, 8); err != nil {
+			return 0, 0, fmt.Errorf("device %q: want a number", ds)
+		}
+	}
+	return uint(c), uint(d), nil
+}
+
+func exists(path, why string) (bool, string) {
+	if _, err := os.Stat(path); err != nil {
+		return false, why
+	}
+	return true, ""
+}
+
+func onPath(program, why string) (bool, string) {
+	if _, err := exec.LookPath(program); err != nil {
+		return false, program + " not found: " + why
+	}
+	return true, ""
+}
