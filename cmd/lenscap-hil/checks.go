@@ -606,6 +606,17 @@ func checkCameraFailure(ctx context.Context, h *harness) result {
 	if r, ok := h.needCamera(); !ok {
 		return r
 	}
+	// vivid ignores the injection unless the queue is streaming: wait for frames to flow (a
+	// lift by the previous check may still be starting the camera).
+	const encoded = `lenscap_frames_encoded_total{kind="video"}`
+	first, _ := h.fw.metric(ctx, encoded)
+	deadline := time.Now().Add(5 * time.Second)
+	for n, _ := h.fw.metric(ctx, encoded); n <= first+1; n, _ = h.fw.metric(ctx, encoded) {
+		if time.Now().After(deadline) {
+			return failf("no frames flowing before the injection: %v encoded", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	// vivid's error injection: the capture queue fails for good (vb2_queue_error), as a
 	// vanished camera's would; v4l2.vivid-fatal-error proves it on the kernel side.
 	if err := vividControl(h.camera.Path, vividFatalError, 1); err != nil {
@@ -615,7 +626,10 @@ func checkCameraFailure(ctx context.Context, h *harness) result {
 		return s.Video.Error != "" || (s.Video.Live != nil && !*s.Video.Live)
 	})
 	if err != nil {
-		return failf("an injected fatal streaming error was not reported: %v", err)
+		a, _ := h.fw.metric(ctx, `lenscap_frames_encoded_total{kind="video"}`)
+		time.Sleep(time.Second)
+		b, _ := h.fw.metric(ctx, `lenscap_frames_encoded_total{kind="video"}`)
+		return failf("an injected fatal streaming error was not reported: %v (frames encoded %v then %v a second later)", err, a, b)
 	}
 	return passf("reported after %.0fms: live=%v error=%q", took.Seconds()*1000, s.Video.Live != nil && *s.Video.Live, s.Video.Error)
 }
