@@ -100,6 +100,18 @@ func runChecks(o options) int {
 		took := time.Since(start)
 		counts[res.status]++
 		fmt.Printf("HIL %-4s %-28s %7.2fs  %s\n", res.status, c.name, took.Seconds(), res.detail)
+		if res.status == statusFail && h.fw != nil {
+			// What lenscap said just then (its MQTT client's chatter left out).
+			var lines []string
+			for _, l := range strings.Split(h.fw.log.tail(2000), "\n") {
+				if !strings.Contains(l, "component=paho") && !strings.Contains(l, "component=pion") {
+					lines = append(lines, l)
+				}
+			}
+			for _, l := range lines[max(0, len(lines)-40):] {
+				fmt.Println("HIL | " + l)
+			}
+		}
 	}
 	if counts[statusFail] > 0 && h.fw != nil {
 		fmt.Println("HIL lenscap log (last lines):")
