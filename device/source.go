@@ -14,17 +14,18 @@ type Source struct {
 	driver Driver
 	log    *slog.Logger
 
-	mu     sync.Mutex // guards the fields below; held while opening and closing
-	stream Stream
-	tracks []*Track      // live tracks fed by the current stream
-	done   chan struct{} // closed when the current stream's reader goroutine returns
-	frames atomic.Uint64 // frames read from the driver's streams, for metrics
-	opens  atomic.Uint64 // how many times the driver was opened, for tests and metrics
-	closes atomic.Uint64 // how many times a stream was closed
-	keyReq atomic.Bool   // a keyframe request not yet handed to the stream
-	nextID atomic.Uint64 // track ids
-	onErr  func(error)   // called (from the reader goroutine) when the stream fails
-	idBase string
+	mu       sync.Mutex // guards the fields below; held while opening and closing
+	stream   Stream
+	tracks   []*Track      // live tracks fed by the current stream
+	done     chan struct{} // closed when the current stream's reader goroutine returns
+	frames   atomic.Uint64 // frames read from the driver's streams, for metrics
+	keyFirst atomic.Uint64 // streams whose first frame was a keyframe, for metrics
+	opens    atomic.Uint64 // how many times the driver was opened, for tests and metrics
+	closes   atomic.Uint64 // how many times a stream was closed
+	keyReq   atomic.Bool   // a keyframe request not yet handed to the stream
+	nextID   atomic.Uint64 // track ids
+	onErr    func(error)   // called (from the reader goroutine) when the stream fails
+	idBase   string
 }
 
 // NewSource makes a source over a driver. It opens nothing.
@@ -44,6 +45,10 @@ func (s *Source) Closes() uint64 { return s.closes.Load() }
 
 // Frames counts the frames read from the driver, over the source's life.
 func (s *Source) Frames() uint64 { return s.frames.Load() }
+
+// KeyframeFirst counts the streams whose first frame was a keyframe: every stream's should
+// be (a viewer can decode from the first frame after privacy is lifted).
+func (s *Source) KeyframeFirst() uint64 { return s.keyFirst.Load() }
 
 // Driver is the source's driver.
 func (s *Source) Driver() Driver { return s.driver }
@@ -84,7 +89,7 @@ func (s *Source) NewTrack() (*Track, error) {
 // read delivers the stream's frames to the live tracks until the stream ends.
 func (s *Source) read(st Stream, done chan struct{}) {
 	defer close(done)
-	for {
+	for first := true; ; first = false {
 		if s.keyReq.Swap(false) {
 			st.RequestKeyframe()
 		}
@@ -94,6 +99,9 @@ func (s *Source) read(st Stream, done chan struct{}) {
 			return
 		}
 		s.frames.Add(1)
+		if first && f.Keyframe {
+			s.keyFirst.Add(1)
+		}
 		s.mu.Lock()
 		tracks := s.tracks
 		s.mu.Unlock()

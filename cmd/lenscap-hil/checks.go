@@ -535,12 +535,32 @@ func checkButtonRelease(ctx context.Context, h *harness) result {
 	return passf("%s", detail)
 }
 
-func checkKeyframeFirst(_ context.Context, h *harness) result {
+func checkKeyframeFirst(ctx context.Context, h *harness) result {
 	if r, ok := h.needCamera(); !ok {
 		return r
 	}
-	// The first frame after a lift is seen by a viewer: lenscap-hil has none yet.
-	return skipf("issue 5 + a WHEP viewer in lenscap-hil (or a keyframe-first counter in /metrics) to see the first encoded frame after the lift")
+	// The camera was closed and reopened by the presses before: every stream it started
+	// must have begun with a keyframe (an intra FWHT frame here, an IDR on a Pi), so encoding
+	// resumes decodable. Wait for the latest stream's first frame, then compare.
+	const (
+		opens    = `lenscap_source_opens_total{kind="video"}`
+		keyFirst = `lenscap_streams_keyframe_first_total{kind="video"}`
+	)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o, err1 := h.fw.metric(ctx, opens)
+		k, err2 := h.fw.metric(ctx, keyFirst)
+		if err1 != nil || err2 != nil {
+			return failf("metrics: %v %v", err1, err2)
+		}
+		if o >= 2 && k == o {
+			return passf("all %v streams of the camera began with a keyframe", o)
+		}
+		if time.Now().After(deadline) {
+			return failf("%v streams opened, %v began with a keyframe", o, k)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func checkBounce(ctx context.Context, h *harness) result {

@@ -25,6 +25,9 @@ type metricsSources struct {
 	// encoder, over the process's life (across privacy cycles).
 	FramesCaptured func(device.Kind) uint64
 	FramesEncoded  func(device.Kind) uint64
+	// KeyframeFirst counts the source's streams whose first frame was a keyframe
+	// (device.Source.KeyframeFirst): equal to SourceOpens when every stream starts decodable.
+	KeyframeFirst func(device.Kind) uint64
 	// SourceOpens and SourceCloses count the source's device opens and closes
 	// (device.Source.Opens, device.Source.Closes).
 	SourceOpens  func(device.Kind) uint64
@@ -74,6 +77,7 @@ func newMetrics(src metricsSources) *metrics {
 	}
 	perKind("frames_captured_total", "Frames captured by the kind's source.", src.FramesCaptured)
 	perKind("frames_encoded_total", "Frames out of the kind's encoder.", src.FramesEncoded)
+	perKind("streams_keyframe_first_total", "Streams of the kind's source whose first frame was a keyframe.", src.KeyframeFirst)
 	perKind("source_opens_total", "Times the kind's source device was opened.", src.SourceOpens)
 	perKind("source_closes_total", "Times the kind's source device was closed.", src.SourceCloses)
 	perKind("rtp_packets_sent_total", "RTP packets of the kind sent to viewers, all viewers together.", src.RTPPackets)
@@ -144,6 +148,7 @@ func newDaemonMetrics(dev *device.Device, srv *rtc.Server, b *board.Board) *metr
 			return src(k).Frames()
 		},
 		FramesEncoded: func(k device.Kind) uint64 { return src(k).Frames() },
+		KeyframeFirst: func(k device.Kind) uint64 { return src(k).KeyframeFirst() },
 		SourceOpens:   func(k device.Kind) uint64 { return src(k).Opens() },
 		SourceCloses:  func(k device.Kind) uint64 { return src(k).Closes() },
 		RTPPackets:    func(k device.Kind) uint64 { p, _ := srv.Sent(k); return p },
