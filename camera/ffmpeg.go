@@ -313,8 +313,11 @@ func (s *ffmpegStream) Close() error {
 		s.stdin.Close()
 		killGroup(s.cmd)
 		<-s.exited // reaped before the camera is released: IsOpen false means both are gone
-		s.src.close()
+		// feed may be copying a captured frame: the capture buffers are unmapped only once
+		// it has returned.
+		s.src.stop()
 		s.wg.Wait()
+		s.src.close()
 		s.framing.Close()
 	})
 	return nil

@@ -286,6 +286,8 @@ func (r *oneFrameRaw) next() ([]byte, time.Time, error) {
 	return nil, time.Time{}, device.ErrStreamClosed
 }
 
+func (r *oneFrameRaw) stop() { r.close() }
+
 func (r *oneFrameRaw) close() error {
 	select {
 	case <-r.closed:

@@ -455,8 +455,11 @@ func (s *m2mStream) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.enc.dev.Wake()
-		s.src.close()
+		s.src.stop()
+		// ReadFrame may be copying a captured frame into the encoder: the capture buffers
+		// are unmapped only once it has returned.
 		s.readMu.Lock()
+		s.src.close()
 		s.ctrlMu.Lock()
 		s.enc.close()
 		s.ctrlMu.Unlock()

@@ -39,8 +39,12 @@ type rawStream interface {
 	// next blocks until the next frame and returns it with its capture time; the data is
 	// valid until the following call. After close it returns an error.
 	next() ([]byte, time.Time, error)
-	// close stops the source and releases it before it returns; it unblocks a pending
-	// next and is idempotent.
+	// stop makes a pending next, and every later one, return an error, without releasing
+	// anything: the data next returned stays readable. It never blocks and is idempotent.
+	stop()
+	// close stops the source and releases it (memory-mapped buffers included) before it
+	// returns. It unblocks a pending next, but the data next returned must no longer be in
+	// use: callers stop, wait for their reader, then close. It is idempotent.
 	close() error
 }
 
@@ -66,6 +70,9 @@ func (p *patternRaw) next() ([]byte, time.Time, error) {
 	drawPattern(p.buf, p.format, int(n))
 	return p.buf, at, nil
 }
+
+// stop ends the session: its frames are in Go memory, safe to read after it.
+func (p *patternRaw) stop() { p.session.close() }
 
 func (p *patternRaw) close() error {
 	p.session.close()

@@ -282,6 +282,9 @@ func (r *processRaw) next() ([]byte, time.Time, error) {
 	return r.buf, time.Now(), nil
 }
 
+// stop ends the process: its frames are in Go memory, safe to read after it.
+func (r *processRaw) stop() { r.proc.end() }
+
 func (r *processRaw) close() error {
 	r.proc.end()
 	return nil

@@ -273,8 +273,15 @@ func captureTime(ts v4l2.Timeval) time.Time {
 	return now.Add(-age)
 }
 
-// close stops streaming and closes the device file before it returns; it unblocks a
-// pending next. Idempotent.
+// stop makes a pending next, and every later one, return an error; the buffers stay mapped
+// until close.
+func (c *v4l2Capture) stop() {
+	c.closed.Store(true)
+	c.dev.Wake()
+}
+
+// close stops streaming, unmaps the buffers and closes the device file before it returns;
+// it unblocks a pending next. Idempotent.
 func (c *v4l2Capture) close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)

@@ -108,6 +108,13 @@ func runChecks(o options) int {
 					lines = append(lines, l)
 				}
 			}
+			// A crash: its first lines say why; the rest is goroutine stacks.
+			for i, l := range lines {
+				if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+					lines = lines[max(0, i-10):min(len(lines), i+30)]
+					break
+				}
+			}
 			for _, l := range lines[max(0, len(lines)-40):] {
 				fmt.Println("HIL | " + l)
 			}
