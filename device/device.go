@@ -349,6 +349,16 @@ func (d *Device) openLocked(kinds ...Kind) error {
 // (ErrButtonWins, ErrInvalidChange) changes nothing. A failure to persist keeps new privacy
 // (fail closed) but lifts nothing, and is returned.
 func (d *Device) SetPrivacy(ctx context.Context, c Change) (Status, error) {
+	if c.At.IsZero() {
+		c.At = d.now()
+	}
+	var cutting []Kind
+	for _, k := range Kinds {
+		if want, named := c.Want(k); named && want {
+			cutting = append(cutting, k)
+		}
+	}
+	defer d.Hold(c.At, cutting...)() // the gate, before waiting for the lock
 	select {
 	case <-d.ready:
 	case <-ctx.Done():
@@ -377,6 +387,7 @@ func (d *Device) PressButtonKinds(ctx context.Context, at time.Time, kinds ...Ki
 			return Status{}, fmt.Errorf("%w: kind %q", ErrInvalidChange, k)
 		}
 	}
+	defer d.Hold(at, kinds...)() // the gate, before waiting for the lock (a press may cut)
 	select {
 	case <-d.ready:
 	case <-ctx.Done():
@@ -390,6 +401,9 @@ func (d *Device) PressButtonKinds(ctx context.Context, at time.Time, kinds ...Ki
 // SetSwitch applies a latching privacy switch's position, as Policy.SwitchChange says (atStart
 // for the first reading after start). A position that asks for nothing changes nothing.
 func (d *Device) SetSwitch(ctx context.Context, at time.Time, private, atStart bool) (Status, error) {
+	if private {
+		defer d.Hold(at, d.cfg.Policy.buttonKinds()...)()
+	}
 	select {
 	case <-d.ready:
 	case <-ctx.Done():

@@ -26,6 +26,7 @@ type Source struct {
 	nextID   atomic.Uint64 // track ids
 	onErr    func(error)   // called (from the reader goroutine) when the stream fails
 	idBase   string
+	hold     hold // the early gate of pending cuts (not guarded by mu)
 }
 
 // NewSource makes a source over a driver. It opens nothing.

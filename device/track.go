@@ -111,7 +111,7 @@ func (t *Track) cut() {
 func (t *Track) deliver(f Frame) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ended.Load() || t.gated || t.sink == nil {
+	if t.ended.Load() || t.gated || t.sink == nil || t.src.hold.blocks(f.CaptureTime) {
 		return
 	}
 	t.sink(f)

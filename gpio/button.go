@@ -92,6 +92,12 @@ type ButtonConfig struct {
 	// so tests run in a testing/synctest bubble, where both are fake.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Decided, when set, is called on the input goroutine as soon as an event is decided,
+	// before it is queued for the handler: a privacy gate that must not wait for the handler
+	// (which may be busy with a slow earlier event) goes here. It must not block. The func it
+	// returns, if any, is called once the handler has handled the event, or when the event is
+	// dropped because ctx ended.
+	Decided func(Event) (release func())
 }
 
 // Button is a debounced privacy input: a momentary button or a latching switch.
@@ -100,6 +106,10 @@ type Button struct {
 	log     *slog.Logger
 	running sync.Mutex
 }
+
+// SetDecided sets ButtonConfig.Decided, for a hook made after the button (the device that
+// needs the button's position at boot). Call it before Run.
+func (b *Button) SetDecided(f func(Event) (release func())) { b.cfg.Decided = f }
 
 // ErrConfig is wrapped by NewButton's errors about the configuration (not the hardware).
 var ErrConfig = errors.New("gpio: bad configuration")
@@ -165,11 +175,14 @@ func (b *Button) Run(ctx context.Context, handle func(Event)) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			ev, ok := q.pop(ctx)
+			it, ok := q.pop(ctx)
 			if !ok {
 				return
 			}
-			handle(ev)
+			handle(it.ev)
+			if it.release != nil {
+				it.release()
+			}
 		}
 	})
 	// Halt interrupts a pending WaitForEdge on drivers that support it (the character
@@ -179,11 +192,18 @@ func (b *Button) Run(ctx context.Context, handle func(Event)) error {
 		_ = b.cfg.Pin.Halt()
 		close(halted)
 	})
-	b.read(ctx, q.push)
+	b.read(ctx, func(ev Event) {
+		var release func()
+		if b.cfg.Decided != nil {
+			release = b.cfg.Decided(ev)
+		}
+		q.push(queued{ev, release})
+	})
 	if !stop() {
 		<-halted // the Halt goroutine has started: wait for it too
 	}
 	wg.Wait()
+	q.drop() // nothing is pushed or popped any more
 	return nil
 }
 
@@ -260,15 +280,21 @@ func (b *Button) changed(active bool, edge, at time.Time, down, held *bool, down
 // queue hands events from the input loop to the handler without ever blocking the loop.
 type queue struct {
 	mu     sync.Mutex
-	events []Event
+	events []queued
 	signal chan struct{}
+}
+
+// queued is an event with the release its Decided hook returned.
+type queued struct {
+	ev      Event
+	release func()
 }
 
 func newQueue() *queue { return &queue{signal: make(chan struct{}, 1)} }
 
-func (q *queue) push(ev Event) {
+func (q *queue) push(it queued) {
 	q.mu.Lock()
-	q.events = append(q.events, ev)
+	q.events = append(q.events, it)
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
@@ -278,20 +304,32 @@ func (q *queue) push(ev Event) {
 
 // pop returns the next event, or false once ctx has ended (events still queued then are
 // dropped: the daemon is stopping).
-func (q *queue) pop(ctx context.Context) (Event, bool) {
+func (q *queue) pop(ctx context.Context) (queued, bool) {
 	for {
 		q.mu.Lock()
 		if len(q.events) > 0 {
-			ev := q.events[0]
+			it := q.events[0]
 			q.events = q.events[1:]
 			q.mu.Unlock()
-			return ev, true
+			return it, true
 		}
 		q.mu.Unlock()
 		select {
 		case <-q.signal:
 		case <-ctx.Done():
-			return Event{}, false
+			return queued{}, false
 		}
 	}
+}
+
+// drop releases the events still queued when the handler stops.
+func (q *queue) drop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, it := range q.events {
+		if it.release != nil {
+			it.release()
+		}
+	}
+	q.events = nil
 }

@@ -346,3 +346,64 @@ func TestBadConfigurationsAreRefused(t *testing.T) {
 		t.Errorf("a pin that cannot be configured: %v", err)
 	}
 }
+
+func TestDecidedRunsOnTheInputLoopWhileTheHandlerIsBusyAndIsReleasedAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPin(gpio.High)
+		b, err := NewButton(activeLowButton(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var decided, released []time.Time
+		b.SetDecided(func(ev Event) func() {
+			mu.Lock()
+			decided = append(decided, ev.At)
+			mu.Unlock()
+			return func() { mu.Lock(); released = append(released, ev.At); mu.Unlock() }
+		})
+		unblock := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx, func(Event) { <-unblock }) }() // a handler busy with a slow lift
+		for range 2 {
+			drive(p, step{gpio.Low, 50 * time.Millisecond}, step{gpio.High, 50 * time.Millisecond})
+		}
+		mu.Lock()
+		nd, nr := len(decided), len(released)
+		mu.Unlock()
+		if nd != 2 || nr != 0 {
+			t.Fatalf("while the handler is busy: %d decided, %d released; want 2 and 0", nd, nr)
+		}
+		close(unblock)
+		synctest.Wait()
+		cancel()
+		<-done
+		if len(released) != 2 {
+			t.Errorf("%d released after handling, want 2", len(released))
+		}
+	})
+}
+
+func TestDecidedEventsStillQueuedAtShutdownAreReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPin(gpio.High)
+		b, err := NewButton(activeLowButton(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n sync.WaitGroup
+		b.SetDecided(func(Event) func() { n.Add(1); return n.Done })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		stuck := make(chan struct{})
+		go func() { done <- b.Run(ctx, func(Event) { <-stuck }) }()
+		for range 3 {
+			drive(p, step{gpio.Low, 50 * time.Millisecond}, step{gpio.High, 50 * time.Millisecond})
+		}
+		cancel()
+		close(stuck)
+		<-done
+		n.Wait() // every hold released: the test would deadlock otherwise
+	})
+}

@@ -67,6 +67,22 @@ func bootChange(btn *gpio.Button, p device.Policy) func(device.State) *device.Ch
 	}
 }
 
+// buttonGate is the button's early gate: as soon as the input loop decides an event that may
+// cut (a press, a hold, a switch moved to private), the kinds it may cut stop reaching viewers,
+// even while the handler is still busy with an earlier event (a slow lift); the device lets
+// them through again once the event has been applied.
+func buttonGate(dev *device.Device, kinds []device.Kind) func(gpio.Event) func() {
+	return func(ev gpio.Event) func() {
+		switch {
+		case ev.Kind == gpio.Press, ev.Kind == gpio.Switch && ev.Private:
+			return dev.Hold(ev.At, kinds...)
+		case ev.Kind == gpio.Hold:
+			return dev.Hold(ev.At, device.KindAudio)
+		}
+		return nil
+	}
+}
+
 // buttonEvents applies the privacy input's events to the device: a press toggles the
 // button's kinds, a hold the microphone only, a switch sets its position. It runs on the
 // button's handler goroutine, never on the one reading the pin.

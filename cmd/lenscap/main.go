@@ -153,6 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	}
 	if btn != nil {
+		btn.SetDecided(buttonGate(dev, buttonKinds))
 		g.Go(func() error {
 			if !booted() {
 				return nil
