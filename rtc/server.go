@@ -101,7 +101,8 @@ func NewServer(cfg Config, codecs map[device.Kind]device.Codec) (*Server, error)
 }
 
 // newAPI builds pion's API on purpose: only our codecs, and only the interceptors lenscap
-// needs: NACK responses with a small buffer and RTCP sender reports (lip sync). pion's
+// needs: NACK responses with a small buffer (gated: nothing is resent for a private kind)
+// and RTCP sender reports (lip sync). pion's
 // defaults would add ~36 allocations per viewer per frame and 1.5 MB per video sender.
 func (s *Server) newAPI() (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
@@ -115,6 +116,7 @@ func (s *Server) newAPI() (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(nackGateFactory{live: s.liveSSRC}) // first: the innermost RTCP reader, before the responder
 	nk, err := nack.NewResponderInterceptor(nack.ResponderSize(s.cfg.NACKBufferPackets))
 	if err != nil {
 		return nil, fmt.Errorf("rtc: nack: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lenscap/lenscap/device"
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -50,6 +51,9 @@ func dialWHEP(t *testing.T, url string) (*whepViewer, *http.Response) {
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// Retransmissions reuse sequence numbers already seen: the test viewer must not drop them,
+	// or it could not tell whether the device resent anything.
+	se.DisableSRTPReplayProtection(true)
 	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
 	must(t, err)
 	t.Cleanup(func() { pc.Close() })
@@ -181,5 +185,36 @@ func TestWHEPRefusesBadOffers(t *testing.T) {
 				t.Errorf("viewers = %d", n)
 			}
 		})
+	}
+}
+
+func TestNothingIsRetransmittedToAWHEPViewerDuringPrivacy(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := ctxFor(t, 20*time.Second)
+	w, _ := dialWHEP(t, r.http.URL+"/whep")
+	eventually(t, "video", 5*time.Second, func() bool { n, _ := w.count("video", time.Time{}); return n > 5 })
+	_, err := r.dev.PressButton(ctx, time.Now())
+	must(t, err)
+	time.Sleep(300 * time.Millisecond)
+	var mediaSSRC uint32
+	for _, rc := range w.pc.GetReceivers() {
+		if tr := rc.Track(); tr != nil && tr.Kind() == webrtc.RTPCodecTypeVideo {
+			mediaSSRC = uint32(tr.SSRC())
+		}
+	}
+	// The viewer says it lost every sequence number: a responder would resend its whole buffer.
+	after := time.Now()
+	var nacks []rtcp.NackPair
+	for base := 0; base < 65536; base += 17 {
+		nacks = append(nacks, rtcp.NackPair{PacketID: uint16(base), LostPackets: 0xffff})
+	}
+	for len(nacks) > 0 {
+		k := min(len(nacks), 100)
+		must(t, w.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: mediaSSRC, Nacks: nacks[:k]}}))
+		nacks = nacks[k:]
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n, _ := w.count("video", after); n > 0 {
+		t.Errorf("%d video packets resent during privacy in answer to NACKs", n)
 	}
 }
