@@ -38,6 +38,8 @@ type Status struct {
 	Video KindStatus `json:"video"`
 	Audio KindStatus `json:"audio"`
 	Seq   uint64     `json:"seq"`
+	// Unsaved is true while the state could not be written to disk (it is retried).
+	Unsaved bool `json:"unsaved,omitempty"`
 }
 
 // Kind returns the status of one kind.
@@ -91,6 +93,7 @@ type Device struct {
 	sinks    []Sink
 	watchers []func(Status)
 	stopped  bool // Run returned: no source is opened any more
+	unsaved  bool // the state in memory is not (known to be) on disk: Run retries
 }
 
 // reportFailure records that a kind's source failed, for Run. It never blocks: the source's
@@ -212,7 +215,7 @@ func (d *Device) Track(k Kind) *Track {
 }
 
 func (d *Device) statusLocked() Status {
-	st := Status{Seq: d.state.Seq}
+	st := Status{Seq: d.state.Seq, Unsaved: d.unsaved}
 	for _, k := range Kinds {
 		t := d.tracks[k] // a track whose source just failed is ended until Run removes it
 		ks := KindStatus{KindState: d.state.Kind(k), Live: t != nil && t.ReadyState() == ReadyStateLive, Error: d.errs[k]}
@@ -253,10 +256,14 @@ func (d *Device) Run(ctx context.Context) error {
 		}
 		d.shutdown()
 	}()
+	resave := time.NewTicker(d.cfg.RetryMin)
+	defer resave.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-resave.C:
+			d.resave()
 		case <-d.failC:
 			for k, err := range d.takeFailures() {
 				if delay, ok := d.sourceFailed(k, err); ok {
@@ -287,6 +294,7 @@ func (d *Device) boot() {
 		d.log.Error("privacy state unreadable: starting private", "err", err)
 		if err := d.cfg.Store.Save(st); err != nil {
 			d.log.Error("cannot replace the unreadable privacy state", "err", err)
+			d.unsaved = true
 		}
 	}
 	d.state = st
@@ -438,8 +446,13 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 	}
 	var saveErr error
 	if nxt.Seq != d.state.Seq {
-		if err := d.cfg.Store.Save(nxt); err != nil {
+		if err := d.cfg.Store.Save(nxt); err == nil {
+			d.unsaved = false
+		} else {
 			saveErr = fmt.Errorf("device: privacy not persisted: %w", err)
+			// Run saves the state in memory again until it sticks: a cut must survive a
+			// power cut, and a lift whose file did change before the error must be undone.
+			d.unsaved = true
 			// Fail closed: keep what became private, lift nothing.
 			for _, k := range Kinds {
 				if !nxt.Kind(k).Private && d.state.Kind(k).Private {
@@ -511,6 +524,22 @@ func (d *Device) sourceFailed(k Kind, err error) (time.Duration, bool) {
 	}
 	d.retry[k] = delay
 	return delay, true
+}
+
+// resave writes the state again when a save failed.
+func (d *Device) resave() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.unsaved {
+		return
+	}
+	if err := d.cfg.Store.Save(d.state); err != nil {
+		d.log.Error("privacy state still not persisted", "err", err)
+		return
+	}
+	d.unsaved = false
+	d.log.Info("privacy state persisted", "seq", d.state.Seq)
+	d.notifyLocked()
 }
 
 // reopen tries a failed source again. A failure is reported by openLocked, and Run schedules

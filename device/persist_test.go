@@ -209,8 +209,11 @@ func TestFailingSaveLiftsNothing(t *testing.T) {
 		if err == nil {
 			t.Error("a lift that could not be saved returned no error")
 		}
-		if st != before || r.dev.Status() != before {
-			t.Errorf("status %+v after an unsaved lift, want %+v unchanged", r.dev.Status(), before)
+		// Nothing changed but the flag that the state is being saved again.
+		want := before
+		want.Unsaved = true
+		if st != want || r.dev.Status() != want {
+			t.Errorf("status %+v after an unsaved lift, want %+v", r.dev.Status(), want)
 		}
 		if reports != n {
 			t.Errorf("watchers told of %d changes by an unsaved lift", reports-n)

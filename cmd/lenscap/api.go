@@ -26,6 +26,7 @@ type stateJSON struct {
 	Audio   device.KindStatus `json:"audio"`
 	Viewers int               `json:"viewers"`
 	Seq     uint64            `json:"seq"`
+	Unsaved bool              `json:"unsaved,omitempty"`
 	Uptime  float64           `json:"uptime_seconds"`
 }
 
@@ -51,7 +52,7 @@ func (a *api) state() stateJSON {
 	if a.srv != nil {
 		n = a.srv.Viewers()
 	}
-	return stateJSON{ID: a.id, Board: a.board, Video: st.Video, Audio: st.Audio, Viewers: n, Seq: st.Seq,
+	return stateJSON{ID: a.id, Board: a.board, Video: st.Video, Audio: st.Audio, Viewers: n, Seq: st.Seq, Unsaved: st.Unsaved,
 		Uptime: time.Since(a.started).Round(time.Millisecond).Seconds()}
 }
 
