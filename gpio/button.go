@@ -221,16 +221,33 @@ func (b *Button) read(ctx context.Context, emit func(Event)) {
 	// no press: its release reports nothing.
 	down, held := stable, stable
 	var downSince time.Time
+	// A latching switch's position at start: "private" counts at once (the safe reading);
+	// "public" only once it has lasted the debounce time, so a bad first read of a switch
+	// left on private cannot open the camera.
+	initial := false
 	if b.cfg.Mode == Latching {
-		emit(Event{Kind: Switch, At: rawSince, Edge: rawSince, Private: stable, Initial: true})
+		if stable {
+			emit(Event{Kind: Switch, At: rawSince, Edge: rawSince, Private: true, Initial: true})
+		} else {
+			stable, initial = true, true // decided through the debounce below
+		}
 	}
 	for ctx.Err() == nil {
 		t := now()
+		if initial && raw == stable { // read "private" before "public" settled: it counts at once
+			initial = false
+			emit(Event{Kind: Switch, At: t, Edge: rawSince, Private: true, Initial: true})
+		}
 		wait := maxWait
 		if raw != stable {
 			due := rawSince.Add(b.cfg.Debounce)
 			if !t.Before(due) {
 				stable = raw
+				if initial {
+					initial = false
+					emit(Event{Kind: Switch, At: t, Edge: rawSince, Private: stable, Initial: true})
+					continue
+				}
 				b.changed(stable, rawSince, t, &down, &held, &downSince, emit)
 				continue
 			}

@@ -198,10 +198,30 @@ func TestLatchStartingOnPublicReportsPublic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPin(gpio.Low)
 		// Active high with a pull-down: gpiotest's In sets the line low.
+		start := time.Now()
 		rec, stop := runButton(t, ButtonConfig{Pin: p, Mode: Latching, Pull: gpio.PullDown})
+		time.Sleep(100 * time.Millisecond)
 		stop()
-		if evs := rec.get(); len(evs) != 1 || evs[0].Private {
-			t.Fatalf("events %+v, want one: public", evs)
+		evs := rec.get()
+		if len(evs) != 1 || evs[0].Private || !evs[0].Initial {
+			t.Fatalf("events %+v, want one: public, initial", evs)
+		}
+		// "public" counts only once it has lasted the debounce time.
+		if got := evs[0].At.Sub(start); got != DefaultDebounce {
+			t.Errorf("public reported at +%s, want +%s", got, DefaultDebounce)
+		}
+	})
+}
+
+func TestABadFirstReadOfASwitchOnPrivateNeverReportsPublic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPin(gpio.Low) // reads "public" at first...
+		rec, stop := runButton(t, ButtonConfig{Pin: p, Mode: Latching, Pull: gpio.PullDown})
+		drive(p, step{gpio.High, 200 * time.Millisecond}) // ...but the switch is on "private"
+		stop()
+		evs := rec.get()
+		if len(evs) != 1 || !evs[0].Private || !evs[0].Initial {
+			t.Fatalf("events %+v, want one: private, initial", evs)
 		}
 	})
 }

@@ -63,7 +63,12 @@ func bootChange(btn *gpio.Button, p device.Policy) func(device.State) *device.Ch
 		return nil
 	}
 	return func(st device.State) *device.Change {
-		return p.SwitchChange(st, btn.Active(), true, time.Now())
+		// Only the safe direction before the debounce: a switch read on "private" keeps the
+		// camera closed at once; "public" waits for the debounced first reading at Run.
+		if !btn.Active() {
+			return nil
+		}
+		return p.SwitchChange(st, true, true, time.Now())
 	}
 }
 
