@@ -226,6 +226,7 @@ func (b *Broker) start(bin string) error {
 		select {
 		case <-done:
 			b.cmd, b.done = nil, nil
+			b.runs-- // it never logged "running": the next start must not wait for one more
 			return fmt.Errorf("mosquitto exited at start: %s%s", stderr.String(), b.logTail())
 		case <-time.After(10 * time.Millisecond): // polling the port, with a deadline
 		}
