@@ -85,14 +85,13 @@ func trimTrailingZeros(nal []byte) []byte {
 // begins. So an access unit is returned when the next one starts arriving: one frame of
 // latency on a byte stream that carries no framing. Its buffer is reused.
 type annexBSplitter struct {
-	r     io.Reader
-	buf   []byte // unread stream bytes: [0:n) hold data; an AU in progress starts at 0
-	n     int
-	scan  int  // offset from which to look for the next start code
-	vcl   bool // the access unit at buf[0:] has a slice already
-	first bool // buf[0:] starts with a start code
-	out   []byte
-	eof   bool
+	r    io.Reader
+	buf  []byte // unread stream bytes: [0:n) hold data; an AU in progress starts at 0
+	n    int
+	scan int  // offset from which to look for the next start code
+	vcl  bool // the access unit at buf[0:] has a slice already
+	out  []byte
+	eof  bool
 }
 
 func newAnnexBSplitter(r io.Reader) *annexBSplitter {

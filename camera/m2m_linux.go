@@ -102,7 +102,6 @@ type m2mEncoder struct {
 	heldCap    int         // CAPTURE buffer handed out, -1 for none
 	asm        auAssembler
 	unsettable []string // controls the driver refused
-	forceKey   bool     // FORCE_KEY_FRAME works
 }
 
 func newM2MEncoder(node v4l2.Node, f RawFormat, o EncoderOptions) (_ *m2mEncoder, err error) {

@@ -367,14 +367,22 @@ func (d *Device) SetPrivacy(ctx context.Context, c Change) (Status, error) {
 		}
 	}
 	defer d.Hold(c.At, cutting...)() // the gate, before waiting for the lock
-	select {
-	case <-d.ready:
-	case <-ctx.Done():
-		return Status{}, ctx.Err()
+	if err := d.waitReady(ctx); err != nil {
+		return Status{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.applyLocked(c)
+}
+
+// waitReady waits until Run has loaded the state: no change is applied before.
+func (d *Device) waitReady(ctx context.Context) error {
+	select {
+	case <-d.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // PressButton toggles the button's kinds: when any of them is live they all become private,
@@ -396,10 +404,8 @@ func (d *Device) PressButtonKinds(ctx context.Context, at time.Time, kinds ...Ki
 		}
 	}
 	defer d.Hold(at, kinds...)() // the gate, before waiting for the lock (a press may cut)
-	select {
-	case <-d.ready:
-	case <-ctx.Done():
-		return Status{}, ctx.Err()
+	if err := d.waitReady(ctx); err != nil {
+		return Status{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -412,10 +418,8 @@ func (d *Device) SetSwitch(ctx context.Context, at time.Time, private, atStart b
 	if private {
 		defer d.Hold(at, d.cfg.Policy.buttonKinds()...)()
 	}
-	select {
-	case <-d.ready:
-	case <-ctx.Done():
-		return Status{}, ctx.Err()
+	if err := d.waitReady(ctx); err != nil {
+		return Status{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -292,6 +292,29 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// signal wakes the goroutine waiting on c (capacity 1) without blocking; signals merge.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// watchState hands pc's state changes to c without ever blocking pion's callback.
+func watchState(pc *webrtc.PeerConnection, c chan webrtc.PeerConnectionState) {
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		select {
+		case c <- st:
+		default:
+		}
+	})
+}
+
+// ended reports whether a connection state ends the viewer's session.
+func ended(st webrtc.PeerConnectionState) bool {
+	return st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed
+}
+
 // newPeer makes a connection for a viewer, with one transceiver per kind.
 func (s *Server) newPeer() (*Conn, error) {
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})

@@ -47,19 +47,8 @@ type wsSession struct {
 	timer    *time.Timer
 }
 
-func (ss *wsSession) wake() {
-	select {
-	case ss.wakeC <- struct{}{}:
-	default:
-	}
-}
-
-func (ss *wsSession) stateWake() {
-	select {
-	case ss.stateC <- struct{}{}:
-	default:
-	}
-}
+func (ss *wsSession) wake()      { signal(ss.wakeC) }
+func (ss *wsSession) stateWake() { signal(ss.stateC) }
 
 func (ss *wsSession) close() { ss.closeMu.Do(func() { close(ss.closeC) }) }
 
@@ -125,12 +114,7 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 		return err
 	}
 	ss.conn = conn
-	conn.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		select { // never block pion
-		case ss.pcState <- st:
-		default:
-		}
-	})
+	watchState(conn.pc, ss.pcState)
 	for _, s := range conn.Senders() {
 		ss.readRTCP(s)
 	}
@@ -167,7 +151,7 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 			_ = ss.send(ctx, message{Type: "bye"})
 			return errors.New("rtc: answer timeout")
 		case st := <-ss.pcState:
-			if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			if ended(st) {
 				_ = ss.send(ctx, message{Type: "bye"})
 				return fmt.Errorf("rtc: peer connection %s", st)
 			}

@@ -30,12 +30,7 @@ type whepSession struct {
 	pcState chan webrtc.PeerConnectionState
 }
 
-func (ws *whepSession) wake() {
-	select {
-	case ws.wakeC <- struct{}{}:
-	default:
-	}
-}
+func (ws *whepSession) wake()      { signal(ws.wakeC) }
 func (ws *whepSession) stateWake() {}
 func (ws *whepSession) close()     { ws.closeMu.Do(func() { close(ws.closeC) }) }
 
@@ -83,12 +78,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 		pcState: make(chan webrtc.PeerConnectionState, 8),
 	}
 	ws.log = s.log.With("viewer", r.RemoteAddr, "signalling", "whep", "session", ws.id)
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		select {
-		case ws.pcState <- st:
-		default:
-		}
-	})
+	watchState(pc, ws.pcState)
 	if err := s.add(ws); err != nil {
 		_ = pc.Close()
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -166,7 +156,7 @@ func (ws *whepSession) run() {
 		case <-ws.closeC:
 			return
 		case st := <-ws.pcState:
-			if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			if ended(st) {
 				ws.log.Info("viewer gone", "state", st)
 				return
 			}

@@ -45,8 +45,6 @@ func startBroker(addr string) (*broker, error) {
 	return b, err
 }
 
-func (b *broker) url() string { return "mqtt://" + b.addr }
-
 func (b *broker) close() { _ = b.srv.Close() }
 
 func (b *broker) publish(topic string, payload []byte) error {

@@ -86,14 +86,6 @@ func (c simChip) line(off int) (lineInfo, error) {
 }
 
 // lineByName is the info of the named line.
-func (c simChip) lineByName(name string) (lineInfo, error) {
-	off, ok := c.Lines[name]
-	if !ok {
-		return lineInfo{}, fmt.Errorf("%s has no line named %q", c.Name, name)
-	}
-	return c.line(off)
-}
-
 func (c simChip) simFile(name, file string) (string, error) {
 	off, ok := c.Lines[name]
 	if !ok {
