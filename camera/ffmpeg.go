@@ -313,6 +313,7 @@ func (s *ffmpegStream) Close() error {
 		s.stdin.Close()
 		killGroup(s.cmd)
 		<-s.exited // reaped before the camera is released: IsOpen false means both are gone
+		groupGone(s.cmd, time.Second)
 		// feed may be copying a captured frame: the capture buffers are unmapped only once
 		// it has returned.
 		s.src.stop()

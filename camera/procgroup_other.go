@@ -2,7 +2,10 @@
 
 package camera
 
-import "os/exec"
+import (
+	"os/exec"
+	"time"
+)
 
 func ownProcessGroup(*exec.Cmd) {}
 
@@ -11,3 +14,5 @@ func killGroup(cmd *exec.Cmd) {
 		cmd.Process.Kill()
 	}
 }
+
+func groupGone(*exec.Cmd, time.Duration) {}

@@ -173,6 +173,7 @@ func (p *process) reap() {
 	p.waitOnce.Do(func() {
 		killGroup(p.cmd)
 		p.cmd.Wait()
+		groupGone(p.cmd, time.Second)
 	})
 }
 

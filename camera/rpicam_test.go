@@ -41,26 +41,10 @@ while :; do cat "` + clip + `" || exit 1; done
 // liveProcessesInGroup counts the processes, zombies excepted, in process group pgid.
 func liveProcessesInGroup(t *testing.T, pgid int) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
-	n := 0
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces; fields follow the last ')'.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 2 && fields[2] == strconv.Itoa(pgid) && fields[0] != "Z" {
-			n++
-		}
-	}
-	return n
+	return liveInGroup(strconv.Itoa(pgid))
 }
 
 func TestRPiCamStreamsAccessUnitsAndCloseEndsTheProcessGroup(t *testing.T) {
