@@ -63,12 +63,11 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts to reopen a failed source
 	// while its kind is not private. Zero means 1 s and 30 s.
 	RetryMin, RetryMax time.Duration
-	// BootChange, when set, is called at boot with the state just loaded (private where it was
-	// unreadable), before any source is opened; the change it returns (nil: none) is applied
-	// first, as any change is (persisted, refused by the policy like any other). A latching
-	// privacy switch uses it: its position is the state, so a switch left on "private" keeps
-	// the camera closed through any reboot.
-	BootChange func(loaded State) *Change
+	// Switch, when set, reads a latching privacy switch's position (true: on "private"). It is
+	// read at boot, after the state is loaded and before any source opens: a switch left on
+	// "private" keeps the camera closed through any reboot (its "public" position counts only
+	// once debounced, as a ButtonEvent). Nil: no latching switch.
+	Switch func() (private bool)
 }
 
 // Device is the camera: its sources, the current track of each kind (the camera-and-microphone
@@ -96,27 +95,6 @@ type Device struct {
 	unsaved  bool // the state in memory is not (known to be) on disk: Run retries
 }
 
-// reportFailure records that a kind's source failed, for Run. It never blocks: the source's
-// reader goroutine calls it, and a later failure of the same kind replaces an earlier one.
-func (d *Device) reportFailure(k Kind, err error) {
-	d.failMu.Lock()
-	d.failed[k] = err
-	d.failMu.Unlock()
-	select {
-	case d.failC <- struct{}{}:
-	default:
-	}
-}
-
-// takeFailures returns and forgets the failures recorded so far.
-func (d *Device) takeFailures() map[Kind]error {
-	d.failMu.Lock()
-	defer d.failMu.Unlock()
-	f := d.failed
-	d.failed = make(map[Kind]error)
-	return f
-}
-
 // New returns a device over the given drivers (at most one per kind). It opens nothing: Run
 // loads the privacy state and then opens the sources of the kinds that are not private.
 func New(cfg Config, drivers ...Driver) (*Device, error) {
@@ -138,10 +116,8 @@ func New(cfg Config, drivers ...Driver) (*Device, error) {
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = cfg.RetryMin
 	}
-	for _, k := range cfg.Policy.ButtonKinds {
-		if !k.Valid() {
-			return nil, fmt.Errorf("device: button kind %q: %w", k, ErrInvalidChange)
-		}
+	if err := cfg.Policy.validate(); err != nil {
+		return nil, err
 	}
 	d := &Device{
 		cfg:     cfg,
@@ -228,153 +204,6 @@ func (d *Device) statusLocked() Status {
 	return st
 }
 
-// Run loads the privacy state (an unreadable state is private), opens the sources of the kinds
-// that are not private, and then reopens failed sources with backoff until ctx ends; it then
-// stops every track and returns nil. A Device runs once: a second Run is an error.
-func (d *Device) Run(ctx context.Context) error {
-	if !d.running.CompareAndSwap(false, true) {
-		return errors.New("device: Run called twice")
-	}
-	d.boot()
-	close(d.ready)
-	timers := make(map[Kind]*time.Timer)
-	retryC := make(chan Kind, len(Kinds))
-	retryAfter := func(k Kind, delay time.Duration) {
-		if t := timers[k]; t != nil {
-			t.Stop()
-		}
-		timers[k] = time.AfterFunc(delay, func() {
-			select {
-			case retryC <- k:
-			case <-ctx.Done():
-			}
-		})
-	}
-	defer func() {
-		for _, t := range timers {
-			t.Stop()
-		}
-		d.shutdown()
-	}()
-	resave := time.NewTicker(d.cfg.RetryMin)
-	defer resave.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-resave.C:
-			d.resave()
-		case <-d.failC:
-			for k, err := range d.takeFailures() {
-				if delay, ok := d.sourceFailed(k, err); ok {
-					retryAfter(k, delay)
-				}
-			}
-		case k := <-retryC:
-			delete(timers, k)
-			d.reopen(k)
-		}
-	}
-}
-
-func (d *Device) boot() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, err := d.cfg.Store.Load()
-	if err != nil {
-		// Fail closed: a state we cannot read may have been private. Its seq is lost too, so
-		// the new one starts from the clock: still above any count a device reaches, so
-		// consumers that order reports by seq keep accepting ours.
-		now := d.now()
-		st = State{
-			Video: KindState{Private: true, By: ByBoot, Since: now},
-			Audio: KindState{Private: true, By: ByBoot, Since: now},
-			Seq:   uint64(max(now.Unix(), 1)),
-		}
-		d.log.Error("privacy state unreadable: starting private", "err", err)
-		if err := d.cfg.Store.Save(st); err != nil {
-			d.log.Error("cannot replace the unreadable privacy state", "err", err)
-			d.unsaved = true
-		}
-	}
-	d.state = st
-	if d.cfg.BootChange != nil {
-		if c := d.cfg.BootChange(st); c != nil {
-			// Nothing is open yet: this only persists the change (and opens what it lifts).
-			if _, err := d.applyLocked(*c); err != nil {
-				d.log.Error("privacy change at boot", "by", c.By, "err", err)
-			}
-			st = d.state
-		}
-	}
-	var open []Kind
-	for _, k := range Kinds {
-		if !st.Kind(k).Private && d.tracks[k] == nil {
-			open = append(open, k)
-		}
-	}
-	d.openLocked(open...)
-	d.log.Info("privacy state loaded", "video_private", st.Video.Private, "audio_private", st.Audio.Private, "seq", st.Seq)
-	d.notifyLocked()
-}
-
-// openLocked opens the kinds' sources and gives their tracks to the sinks, as one change. It
-// returns the first error; a kind that failed is reported for Run to retry.
-func (d *Device) openLocked(kinds ...Kind) error {
-	var first error
-	var ts []*Track
-	for _, k := range kinds {
-		src := d.sources[k]
-		if src == nil || d.stopped { // after Run, nobody would close it
-			continue
-		}
-		t, err := src.NewTrack()
-		if err != nil {
-			d.errs[k] = err.Error()
-			d.log.Error("source failed to open", "kind", k, "err", err)
-			d.reportFailure(k, err)
-			if first == nil {
-				first = err
-			}
-			continue
-		}
-		delete(d.errs, k)
-		d.tracks[k] = t
-		ts = append(ts, t)
-	}
-	if len(ts) > 0 {
-		for _, s := range d.sinks {
-			s.AddTracks(ts)
-		}
-	}
-	return first
-}
-
-// SetPrivacy applies a change and returns the new status. Kinds becoming private are cut
-// first (no frame reaches a viewer once the gate closes), then the state is persisted, then
-// their tracks are removed from every viewer and stopped, which closes the sources. Kinds
-// becoming public are persisted first, then opened and added to every viewer. A refused change
-// (ErrButtonWins, ErrInvalidChange) changes nothing. A failure to persist keeps new privacy
-// (fail closed) but lifts nothing, and is returned.
-func (d *Device) SetPrivacy(ctx context.Context, c Change) (Status, error) {
-	if c.At.IsZero() {
-		c.At = d.now()
-	}
-	var cutting []Kind
-	for _, k := range Kinds {
-		if want, named := c.Want(k); named && want {
-			cutting = append(cutting, k)
-		}
-	}
-	defer d.Hold(c.At, cutting...)() // the gate, before waiting for the lock
-	if err := d.waitReady(ctx); err != nil {
-		return Status{}, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.applyLocked(c)
-}
-
 // waitReady waits until Run has loaded the state: no change is applied before.
 func (d *Device) waitReady(ctx context.Context) error {
 	select {
@@ -385,209 +214,9 @@ func (d *Device) waitReady(ctx context.Context) error {
 	}
 }
 
-// PressButton toggles the button's kinds: when any of them is live they all become private,
-// otherwise they are all lifted. at is the edge's time after debounce.
-func (d *Device) PressButton(ctx context.Context, at time.Time) (Status, error) {
-	return d.PressButtonKinds(ctx, at, d.cfg.Policy.buttonKinds()...)
-}
-
-// PressButtonKinds is a press of the button that toggles the given kinds instead of the
-// policy's ButtonKinds (the hold gesture toggles the microphone only): when any of them is
-// live they all become private, otherwise they are all lifted. No kind is an error.
-func (d *Device) PressButtonKinds(ctx context.Context, at time.Time, kinds ...Kind) (Status, error) {
-	if len(kinds) == 0 {
-		return Status{}, fmt.Errorf("%w: no kind named", ErrInvalidChange)
-	}
-	for _, k := range kinds {
-		if !k.Valid() {
-			return Status{}, fmt.Errorf("%w: kind %q", ErrInvalidChange, k)
-		}
-	}
-	defer d.Hold(at, kinds...)() // the gate, before waiting for the lock (a press may cut)
-	if err := d.waitReady(ctx); err != nil {
-		return Status{}, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.applyLocked(Policy{ButtonKinds: kinds}.press(d.state, at))
-}
-
-// SetSwitch applies a latching privacy switch's position, as Policy.SwitchChange says (atStart
-// for the first reading after start). A position that asks for nothing changes nothing.
-func (d *Device) SetSwitch(ctx context.Context, at time.Time, private, atStart bool) (Status, error) {
-	if private {
-		defer d.Hold(at, d.cfg.Policy.buttonKinds()...)()
-	}
-	if err := d.waitReady(ctx); err != nil {
-		return Status{}, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c := d.cfg.Policy.SwitchChange(d.state, private, atStart, at)
-	if c == nil {
-		return d.statusLocked(), nil
-	}
-	return d.applyLocked(*c)
-}
-
-func (d *Device) applyLocked(c Change) (Status, error) {
-	now := d.now()
-	if c.At.IsZero() {
-		c.At = now
-	}
-	nxt, err := d.cfg.Policy.next(d.state, c, now)
-	if err != nil {
-		return d.statusLocked(), err
-	}
-	var cut []*Track
-	for _, k := range Kinds {
-		if nxt.Kind(k).Private && !d.state.Kind(k).Private {
-			if t := d.tracks[k]; t != nil {
-				t.cut() // first: nothing more is written
-				cut = append(cut, t)
-			}
-		}
-	}
-	var saveErr error
-	if nxt.Seq != d.state.Seq {
-		if err := d.cfg.Store.Save(nxt); err == nil {
-			d.unsaved = false
-		} else {
-			saveErr = fmt.Errorf("device: privacy not persisted: %w", err)
-			// Run saves the state in memory again until it sticks: a cut must survive a
-			// power cut, and a lift whose file did change before the error must be undone.
-			d.unsaved = true
-			// Fail closed: keep what became private, lift nothing.
-			for _, k := range Kinds {
-				if !nxt.Kind(k).Private && d.state.Kind(k).Private {
-					nxt.set(k, d.state.Kind(k))
-				}
-			}
-			if nxt.Video == d.state.Video && nxt.Audio == d.state.Audio {
-				nxt.Seq = d.state.Seq // nothing changed after all
-			}
-		}
-	}
-	prev := d.state
-	d.state = nxt
-	if len(cut) > 0 {
-		for _, s := range d.sinks {
-			s.RemoveTracks(cut)
-		}
-		for _, t := range cut {
-			t.Stop()
-			delete(d.tracks, t.Kind())
-			if d.cfg.ObserveCut != nil {
-				d.cfg.ObserveCut(t.Kind(), c.By, d.now().Sub(c.At))
-			}
-		}
-	}
-	var lift []Kind
-	for _, k := range Kinds {
-		if nxt.Kind(k).Private {
-			delete(d.errs, k) // a private kind reports no error
-		}
-		if prev.Kind(k).Private && !nxt.Kind(k).Private && d.tracks[k] == nil {
-			d.retry[k] = 0
-			lift = append(lift, k)
-		}
-	}
-	d.openLocked(lift...)
-	if nxt.Seq != prev.Seq {
-		d.log.Info("privacy changed", "by", c.By, "video_private", nxt.Video.Private,
-			"audio_private", nxt.Audio.Private, "seq", nxt.Seq, "took", d.now().Sub(c.At))
-		d.notifyLocked()
-	}
-	return d.statusLocked(), saveErr
-}
-
-// sourceFailed handles a source that failed; it returns the delay before a reopen.
-func (d *Device) sourceFailed(k Kind, err error) (time.Duration, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if t := d.tracks[k]; t != nil && t.ReadyState() == ReadyStateEnded {
-		for _, s := range d.sinks {
-			s.RemoveTracks([]*Track{t})
-		}
-		delete(d.tracks, k)
-	}
-	if d.tracks[k] != nil || d.state.Kind(k).Private || d.stopped {
-		return 0, false
-	}
-	d.errs[k] = err.Error()
-	d.log.Error("source failed", "kind", k, "err", err)
-	d.notifyLocked()
-	delay := d.retry[k]
-	switch {
-	case delay == 0:
-		delay = d.cfg.RetryMin
-	case delay*2 > d.cfg.RetryMax:
-		delay = d.cfg.RetryMax
-	default:
-		delay *= 2
-	}
-	d.retry[k] = delay
-	return delay, true
-}
-
-// resave writes the state again when a save failed.
-func (d *Device) resave() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.unsaved {
-		return
-	}
-	if err := d.cfg.Store.Save(d.state); err != nil {
-		d.log.Error("privacy state still not persisted", "err", err)
-		return
-	}
-	d.unsaved = false
-	d.log.Info("privacy state persisted", "seq", d.state.Seq)
-	d.notifyLocked()
-}
-
-// reopen tries a failed source again. A failure is reported by openLocked, and Run schedules
-// the next try with a longer delay; a success resets the backoff.
-func (d *Device) reopen(k Kind) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.tracks[k] != nil || d.state.Kind(k).Private {
-		return
-	}
-	if err := d.openLocked(k); err != nil {
-		return
-	}
-	d.retry[k] = 0
-	d.log.Info("source reopened", "kind", k)
-	d.notifyLocked()
-}
-
 func (d *Device) notifyLocked() {
 	st := d.statusLocked()
 	for _, f := range d.watchers {
 		f(st)
-	}
-}
-
-// shutdown stops every track, closing the sources.
-func (d *Device) shutdown() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stopped = true
-	var ts []*Track
-	for _, k := range Kinds {
-		if t := d.tracks[k]; t != nil {
-			t.cut()
-			ts = append(ts, t)
-		}
-	}
-	if len(ts) > 0 {
-		for _, s := range d.sinks {
-			s.RemoveTracks(ts)
-		}
-	}
-	for _, t := range ts {
-		t.Stop()
-		delete(d.tracks, t.Kind())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -288,7 +289,17 @@ func TestCutOrderIsGatePersistRemoveStopClose(t *testing.T) {
 	var events []string
 	record := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
 	var cutting, savedBeforeFrame atomic.Bool
-	r := newRig(t, rigOptions{dir: dir, driver: devicetest.Options{Interval: 50 * time.Microsecond}})
+	var tracks sync.Map // kind -> the track being cut
+	closing := func(k device.Kind) func() {
+		return func() {
+			record("close " + string(k))
+			if tr, ok := tracks.Load(k); ok && tr.(*device.Track).ReadyState() != device.ReadyStateEnded {
+				t.Errorf("%s source closed before its track was stopped", k)
+			}
+		}
+	}
+	r := newRig(t, rigOptions{dir: dir, driver: devicetest.Options{Interval: 50 * time.Microsecond},
+		onClose: closing})
 	onFrame := func(tr *device.Track, f device.Frame) {
 		if !cutting.Load() {
 			return
@@ -317,12 +328,7 @@ func TestCutOrderIsGatePersistRemoveStopClose(t *testing.T) {
 		events = nil
 		mu.Unlock()
 		for _, k := range device.Kinds {
-			r.dev.Track(k).OnEnded(func() {
-				record("stop " + string(k))
-				if !r.driver(k).IsOpen() {
-					t.Errorf("%s source closed before its track ended", k)
-				}
-			})
+			tracks.Store(k, r.dev.Track(k))
 		}
 		r.sink.waitFrames(t, device.KindVideo, 5*(cycle+1))
 		r.sink.waitFrames(t, device.KindAudio, 5*(cycle+1))
@@ -336,10 +342,11 @@ func TestCutOrderIsGatePersistRemoveStopClose(t *testing.T) {
 		if r.video.IsOpen() || r.audio.IsOpen() {
 			t.Fatal("PressButton returned before the sources were closed")
 		}
-		want := []string{"remove", "stop video", "stop audio", "returned"}
+		want := []string{"remove", "close video", "close audio", "returned"}
 		if !slices.Equal(events, want) {
 			t.Fatalf("events %v, want %v", events, want)
 		}
+		tracks.Clear()
 		r.press()
 	}
 	r.sink.hooks(nil, nil, nil) // Run's shutdown removes the tracks of public kinds
@@ -456,4 +463,13 @@ func TestNoSourceOpensAfterRunReturned(t *testing.T) {
 			t.Error("a lift after Run returned opened a source that nobody will close")
 		}
 	})
+}
+
+func TestTheStateIsLoggedAsLoadedBeforeAnySourceOpens(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	logs := r.logs.String()
+	loaded, opened := strings.Index(logs, "privacy state loaded"), strings.Index(logs, "source opened")
+	if loaded < 0 || opened < 0 || opened < loaded {
+		t.Errorf("log order: loaded at %d, opened at %d, want loaded first:\n%s", loaded, opened, logs)
+	}
 }

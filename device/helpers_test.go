@@ -149,7 +149,10 @@ type rigOptions struct {
 	retryMin time.Duration
 	retryMax time.Duration
 	watch    func(device.Status) // registered before Run
-	boot     func(device.State) *device.Change
+	// switchAt, when set, is the latching switch's position read at boot (Config.Switch).
+	switchAt func() bool
+	// onClose, when set, gives each kind's driver its Options.OnClose.
+	onClose func(device.Kind) func()
 }
 
 // newRig makes a device with fresh drivers and a sink, starts its Run and waits until it is
@@ -165,21 +168,28 @@ func newRigWith(t *testing.T, o rigOptions, beforeRun func(*rig)) *rig {
 	if o.dir == "" {
 		o.dir = t.TempDir()
 	}
+	driverOpts := func(k device.Kind) devicetest.Options {
+		d := o.driver
+		if o.onClose != nil {
+			d.OnClose = o.onClose(k)
+		}
+		return d
+	}
 	r := &rig{
 		t:     t,
 		dir:   o.dir,
-		video: devicetest.NewDriver(device.KindVideo, o.driver),
-		audio: devicetest.NewDriver(device.KindAudio, o.driver),
+		video: devicetest.NewDriver(device.KindVideo, driverOpts(device.KindVideo)),
+		audio: devicetest.NewDriver(device.KindAudio, driverOpts(device.KindAudio)),
 		sink:  newFakeSink(),
 		logs:  &syncBuffer{},
 	}
 	dev, err := device.New(device.Config{
-		Store:      device.NewStore(o.dir),
-		Policy:     o.policy,
-		Logger:     slog.New(slog.NewTextHandler(r.logs, nil)),
-		RetryMin:   o.retryMin,
-		RetryMax:   o.retryMax,
-		BootChange: o.boot,
+		Store:    device.NewStore(o.dir),
+		Policy:   o.policy,
+		Logger:   slog.New(slog.NewTextHandler(r.logs, nil)),
+		RetryMin: o.retryMin,
+		RetryMax: o.retryMax,
+		Switch:   o.switchAt,
 	}, r.video, r.audio)
 	if err != nil {
 		t.Fatal(err)

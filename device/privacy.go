@@ -2,6 +2,7 @@ package device
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -70,13 +71,26 @@ func (c Change) Want(k Kind) (private, named bool) {
 	return *p, true
 }
 
+// set names kind k in the change, with the given privacy.
+func (c *Change) set(k Kind, private bool) {
+	if k == KindAudio {
+		c.Audio = &private
+	} else {
+		c.Video = &private
+	}
+}
+
 // Policy is the owner's configuration of who may do what.
 type Policy struct {
 	// RemoteMayLift lets remote sources lift privacy engaged by the button. Off by default:
 	// the button wins.
 	RemoteMayLift bool
-	// ButtonKinds are the kinds a button press toggles. Empty means both.
+	// ButtonKinds are the kinds a button press toggles and a latching switch sets. Empty
+	// means both.
 	ButtonKinds []Kind
+	// HoldKinds are the kinds the hold gesture (a press held for the hold time) toggles.
+	// Empty means the microphone only.
+	HoldKinds []Kind
 }
 
 func (p Policy) buttonKinds() []Kind {
@@ -84,6 +98,23 @@ func (p Policy) buttonKinds() []Kind {
 		return Kinds[:]
 	}
 	return p.ButtonKinds
+}
+
+func (p Policy) holdKinds() []Kind {
+	if len(p.HoldKinds) == 0 {
+		return []Kind{KindAudio}
+	}
+	return p.HoldKinds
+}
+
+// validate reports a kind the policy names that is not a kind.
+func (p Policy) validate() error {
+	for _, k := range append(slices.Clone(p.ButtonKinds), p.HoldKinds...) {
+		if !k.Valid() {
+			return fmt.Errorf("device: policy: kind %q: %w", k, ErrInvalidChange)
+		}
+	}
+	return nil
 }
 
 // next computes the state a change leads to, without side effects. It refuses a change that
@@ -129,56 +160,4 @@ func (p Policy) next(cur State, c Change, now time.Time) (State, error) {
 		nxt.Seq = cur.Seq + 1
 	}
 	return nxt, nil
-}
-
-// press computes the change a button press makes: when any of the button's kinds is live it
-// makes them all private, otherwise it lifts them.
-func (p Policy) press(cur State, at time.Time) Change {
-	private := false
-	for _, k := range p.buttonKinds() {
-		if !cur.Kind(k).Private {
-			private = true
-		}
-	}
-	c := Change{By: ByButton, At: at}
-	for _, k := range p.buttonKinds() {
-		v := private
-		if k == KindAudio {
-			c.Audio = &v
-		} else {
-			c.Video = &v
-		}
-	}
-	return c
-}
-
-// SwitchChange is the change a latching privacy switch in the given position asks for, on
-// the policy's ButtonKinds, by the button; nil when it asks for nothing. On "private" the
-// kinds become private (the button's, so only the switch lifts them). On "public" they are
-// lifted, except atStart (boot, or the first reading): then only the kinds the button made
-// private are lifted (the switch was moved while the camera was off), and privacy engaged
-// remotely, or from an unreadable state, stays until the switch is moved.
-func (p Policy) SwitchChange(cur State, private, atStart bool, at time.Time) *Change {
-	c := Change{By: ByButton, At: at}
-	named := false
-	for _, k := range p.buttonKinds() {
-		ks := cur.Kind(k)
-		if private && ks.Private && ks.By == ByButton || !private && !ks.Private {
-			continue // already so
-		}
-		if !private && atStart && ks.By != ByButton {
-			continue
-		}
-		v := private
-		if k == KindAudio {
-			c.Audio = &v
-		} else {
-			c.Video = &v
-		}
-		named = true
-	}
-	if !named {
-		return nil
-	}
-	return &c
 }

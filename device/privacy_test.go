@@ -21,9 +21,19 @@ func mustNext(t *testing.T, p Policy, cur State, c Change) State {
 
 func private(by By) KindState { return KindState{Private: true, By: by, Since: t0} }
 
+// press is the change a press of the button asks for.
+func press(t *testing.T, p Policy, cur State) Change {
+	t.Helper()
+	c, err := p.buttonChange(cur, ButtonEvent{Gesture: GesturePress, At: t0})
+	if err != nil || c == nil {
+		t.Fatalf("press: %+v, %v", c, err)
+	}
+	return *c
+}
+
 func TestButtonPressEngagesBothKinds(t *testing.T) {
 	var p Policy
-	c := p.press(State{}, t0)
+	c := press(t, p, State{})
 	if c.By != ByButton || c.Video == nil || !*c.Video || c.Audio == nil || !*c.Audio || !c.At.Equal(t0) {
 		t.Fatalf("press on a public device = %+v, want both private by the button", c)
 	}
@@ -37,7 +47,7 @@ func TestButtonPressEngagesBothKinds(t *testing.T) {
 func TestButtonPressWithOneKindLiveMakesAllPrivate(t *testing.T) {
 	var p Policy
 	cur := State{Video: private(ByRemote), Seq: 4}
-	got := mustNext(t, p, cur, p.press(cur, t0))
+	got := mustNext(t, p, cur, press(t, p, cur))
 	if !got.Video.Private || got.Video.By != ByButton || !got.Audio.Private || got.Audio.By != ByButton {
 		t.Errorf("state = %+v, want both private by the button", got)
 	}
@@ -46,7 +56,7 @@ func TestButtonPressWithOneKindLiveMakesAllPrivate(t *testing.T) {
 func TestButtonPressWhenAllPrivateLiftsThem(t *testing.T) {
 	var p Policy
 	cur := State{Video: private(ByButton), Audio: private(ByButton), Seq: 1}
-	got := mustNext(t, p, cur, p.press(cur, t0))
+	got := mustNext(t, p, cur, press(t, p, cur))
 	if got.Video.Private || got.Audio.Private || got.Seq != 2 || got.Video.By != ByButton {
 		t.Errorf("state = %+v, want both lifted by the button, seq 2", got)
 	}
@@ -54,7 +64,7 @@ func TestButtonPressWhenAllPrivateLiftsThem(t *testing.T) {
 
 func TestButtonKindsLimitWhatThePressToggles(t *testing.T) {
 	p := Policy{ButtonKinds: []Kind{KindAudio}}
-	c := p.press(State{}, t0)
+	c := press(t, p, State{})
 	if c.Video != nil || c.Audio == nil || !*c.Audio {
 		t.Fatalf("press = %+v, want audio only", c)
 	}
@@ -209,5 +219,47 @@ func TestSeqGrowsOnlyOnRealChanges(t *testing.T) {
 		if cur.Seq != s.wantSeq {
 			t.Fatalf("step %d: seq = %d, want %d", i, cur.Seq, s.wantSeq)
 		}
+	}
+}
+
+func TestHoldTogglesTheHoldKindsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		p    Policy
+		want []Kind
+	}{{Policy{}, []Kind{KindAudio}}, {Policy{HoldKinds: []Kind{KindVideo}}, []Kind{KindVideo}}} {
+		c, err := tc.p.buttonChange(State{}, ButtonEvent{Gesture: GestureHold, At: t0})
+		if err != nil || c == nil {
+			t.Fatalf("hold: %+v, %v", c, err)
+		}
+		for _, k := range Kinds {
+			want, named := c.Want(k)
+			if named != (k == tc.want[0]) || (named && !want) {
+				t.Errorf("policy %+v: hold names %s = %v, %v; want only %v private", tc.p, k, want, named, tc.want)
+			}
+		}
+		if got := tc.p.mayCut(ButtonEvent{Gesture: GestureHold}); len(got) != 1 || got[0] != tc.want[0] {
+			t.Errorf("policy %+v: the hold's gate holds %v, want %v", tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestOnlyEventsThatMayCutAreGated(t *testing.T) {
+	p := Policy{ButtonKinds: []Kind{KindVideo}}
+	for _, tc := range []struct {
+		ev   ButtonEvent
+		want int
+	}{
+		{ButtonEvent{Gesture: GesturePress}, 1},
+		{ButtonEvent{Gesture: GestureSwitch, Private: true}, 1},
+		{ButtonEvent{Gesture: GestureSwitch, Private: false}, 0},
+		{ButtonEvent{Gesture: GestureHold}, 1},
+		{ButtonEvent{Gesture: "wink"}, 0},
+	} {
+		if got := p.mayCut(tc.ev); len(got) != tc.want {
+			t.Errorf("%+v holds %v, want %d kinds", tc.ev, got, tc.want)
+		}
+	}
+	if _, err := p.buttonChange(State{}, ButtonEvent{Gesture: "wink"}); !errors.Is(err, ErrInvalidChange) {
+		t.Errorf("unknown gesture: %v, want ErrInvalidChange", err)
 	}
 }

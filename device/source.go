@@ -133,7 +133,7 @@ func (s *Source) streamEnded(st Stream, err error) {
 		s.log.Warn("close failed stream", "kind", s.Kind(), "err", cerr)
 	}
 	for _, t := range tracks {
-		t.end()
+		t.sourceEnded()
 	}
 	if s.onErr != nil {
 		s.onErr(fmt.Errorf("device: %s source failed: %w", s.Kind(), err))

@@ -54,9 +54,10 @@ func (t *Track) SetSink(f func(Frame)) {
 	t.mu.Unlock()
 }
 
-// OnEnded adds a listener run once when the track ends (Stop, or its source failed). A
-// listener added to an ended track never runs. Listeners run on the goroutine that ended the
-// track and must not block.
+// OnEnded adds a listener of the track's ended event, run once when the track's source ends
+// by itself (a vanished camera). As on the web, a track ended by its own Stop fires no ended
+// event. A listener added to an ended track never runs. Listeners run on the source's
+// goroutine and must not block.
 func (t *Track) OnEnded(f func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -74,29 +75,37 @@ func (t *Track) RequestKeyframe() {
 }
 
 // Stop is MediaStreamTrack.stop(): readyState is "ended" when it returns, no frame is
-// delivered after it returns, the ended listeners have run (once), and the source has been
-// closed if this was its last track. Stop is idempotent.
+// delivered after it returns, and the source has been closed if this was its last track. As on
+// the web, it fires no ended event (those are for a source that ended by itself). Stop is
+// idempotent.
 func (t *Track) Stop() {
-	if t.end() {
+	if t.end() != nil {
 		t.src.release(t)
 	}
 }
 
-// end marks the track ended and runs the listeners; it reports whether this call ended it.
-func (t *Track) end() bool {
+// sourceEnded ends the track because its source ended by itself, and fires its ended event.
+func (t *Track) sourceEnded() {
+	for _, f := range t.end() {
+		f()
+	}
+}
+
+// end marks the track ended. It returns the ended listeners (non-nil) when this call ended
+// the track, nil when it had ended already; after it no listener is added.
+func (t *Track) end() []func() {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.ended.Load() {
-		t.mu.Unlock()
-		return false
+		return nil
 	}
 	t.ended.Store(true)
 	listeners := t.onEnded
 	t.onEnded = nil
-	t.mu.Unlock()
-	for _, f := range listeners {
-		f()
+	if listeners == nil {
+		listeners = []func(){}
 	}
-	return true
+	return listeners
 }
 
 // cut closes the gate: once it returns no frame reaches the sink any more, including one

@@ -5,7 +5,7 @@
 //
 // Import rules (enforced by the deps test at the module root): gpio imports periph.io/x/conn
 // and the standard library only; never periph.io/x/host (board's) nor device. It says what
-// happened to the button (Event); cmd/lenscap decides what that does to privacy.
+// happened to the button (Event); package device decides what that does to privacy.
 package gpio
 
 import (
@@ -92,12 +92,6 @@ type ButtonConfig struct {
 	// so tests run in a testing/synctest bubble, where both are fake.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Decided, when set, is called on the input goroutine as soon as an event is decided,
-	// before it is queued for the handler: a privacy gate that must not wait for the handler
-	// (which may be busy with a slow earlier event) goes here. It must not block. The func it
-	// returns, if any, is called once the handler has handled the event, or when the event is
-	// dropped because ctx ended.
-	Decided func(Event) (release func())
 }
 
 // Button is a debounced privacy input: a momentary button or a latching switch.
@@ -106,10 +100,6 @@ type Button struct {
 	log     *slog.Logger
 	running sync.Mutex
 }
-
-// SetDecided sets ButtonConfig.Decided, for a hook made after the button (the device that
-// needs the button's position at boot). Call it before Run.
-func (b *Button) SetDecided(f func(Event) (release func())) { b.cfg.Decided = f }
 
 // ErrConfig is wrapped by NewButton's errors about the configuration (not the hardware).
 var ErrConfig = errors.New("gpio: bad configuration")
@@ -161,12 +151,14 @@ func (b *Button) Active() bool { return b.active(b.cfg.Pin.Read()) }
 func (b *Button) active(l gpio.Level) bool { return l != gpio.Level(b.cfg.ActiveLow) }
 
 // Run reads the input until ctx ends, then returns nil. Each debounced event is given to
-// handle, in order, from a goroutine of Run's that is not the one reading the pin: a slow
-// handle (a privacy change persists the state) delays later events but never an edge, and
-// no event is dropped while ctx lasts (those still queued when it ends are). A latching
-// switch's position is reported once at start (Initial). Run returns once both goroutines
-// have ended, and can be called again after it returned.
-func (b *Button) Run(ctx context.Context, handle func(Event)) error {
+// decided at once, on the goroutine reading the pin: decided must not block (a privacy gate
+// that must not wait for anything goes there). The handler it returns is called with ctx, in
+// order, on another goroutine of Run's: a slow handler (a privacy change persists the state)
+// delays later handlers but never an edge. Handlers still queued when ctx ends are called with
+// the ended ctx, so that they let go of what decided took. A latching switch's position is
+// reported once at start (Initial). Run returns once both goroutines have ended, and can be
+// called again after it returned.
+func (b *Button) Run(ctx context.Context, decided func(Event) (handle func(context.Context))) error {
 	if !b.running.TryLock() {
 		return errors.New("gpio: button already running")
 	}
@@ -175,14 +167,11 @@ func (b *Button) Run(ctx context.Context, handle func(Event)) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			it, ok := q.pop(ctx)
+			handle, ok := q.pop(ctx)
 			if !ok {
 				return
 			}
-			handle(it.ev)
-			if it.release != nil {
-				it.release()
-			}
+			handle(ctx)
 		}
 	})
 	// Halt interrupts a pending WaitForEdge on drivers that support it (the character
@@ -192,18 +181,12 @@ func (b *Button) Run(ctx context.Context, handle func(Event)) error {
 		_ = b.cfg.Pin.Halt()
 		close(halted)
 	})
-	b.read(ctx, func(ev Event) {
-		var release func()
-		if b.cfg.Decided != nil {
-			release = b.cfg.Decided(ev)
-		}
-		q.push(queued{ev, release})
-	})
+	b.read(ctx, func(ev Event) { q.push(decided(ev)) })
 	if !stop() {
 		<-halted // the Halt goroutine has started: wait for it too
 	}
 	wg.Wait()
-	q.drop() // nothing is pushed or popped any more
+	q.drain(ctx) // nothing is pushed or popped any more
 	return nil
 }
 
@@ -294,24 +277,19 @@ func (b *Button) changed(active bool, edge, at time.Time, down, held *bool, down
 	*down, *held = false, false
 }
 
-// queue hands events from the input loop to the handler without ever blocking the loop.
+// queue hands the decided events' handlers from the input loop to the handler goroutine
+// without ever blocking the loop.
 type queue struct {
-	mu     sync.Mutex
-	events []queued
-	signal chan struct{}
-}
-
-// queued is an event with the release its Decided hook returned.
-type queued struct {
-	ev      Event
-	release func()
+	mu       sync.Mutex
+	handlers []func(context.Context)
+	signal   chan struct{}
 }
 
 func newQueue() *queue { return &queue{signal: make(chan struct{}, 1)} }
 
-func (q *queue) push(it queued) {
+func (q *queue) push(h func(context.Context)) {
 	q.mu.Lock()
-	q.events = append(q.events, it)
+	q.handlers = append(q.handlers, h)
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
@@ -319,34 +297,35 @@ func (q *queue) push(it queued) {
 	}
 }
 
-// pop returns the next event, or false once ctx has ended (events still queued then are
-// dropped: the daemon is stopping).
-func (q *queue) pop(ctx context.Context) (queued, bool) {
+// pop returns the next handler, or false once ctx has ended.
+func (q *queue) pop(ctx context.Context) (func(context.Context), bool) {
 	for {
+		if ctx.Err() != nil {
+			return nil, false
+		}
 		q.mu.Lock()
-		if len(q.events) > 0 {
-			it := q.events[0]
-			q.events = q.events[1:]
+		if len(q.handlers) > 0 {
+			h := q.handlers[0]
+			q.handlers = q.handlers[1:]
 			q.mu.Unlock()
-			return it, true
+			return h, true
 		}
 		q.mu.Unlock()
 		select {
 		case <-q.signal:
 		case <-ctx.Done():
-			return queued{}, false
+			return nil, false
 		}
 	}
 }
 
-// drop releases the events still queued when the handler stops.
-func (q *queue) drop() {
+// drain calls the handlers still queued when Run stops with the ended ctx.
+func (q *queue) drain(ctx context.Context) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, it := range q.events {
-		if it.release != nil {
-			it.release()
-		}
+	hs := q.handlers
+	q.handlers = nil
+	q.mu.Unlock()
+	for _, h := range hs {
+		h(ctx)
 	}
-	q.events = nil
 }

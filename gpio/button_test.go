@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -52,7 +53,7 @@ func runButton(t *testing.T, cfg ButtonConfig) (rec *events, stop func()) {
 	rec = &events{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx, rec.add) }()
+	go func() { done <- b.Run(ctx, handled(rec.add)) }()
 	synctest.Wait()
 	return rec, func() {
 		cancel()
@@ -169,7 +170,7 @@ func TestLatchReadsThePositionAtStartAndFollowsTheLevel(t *testing.T) {
 		rec := &events{}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- b.Run(ctx, rec.add) }()
+		go func() { done <- b.Run(ctx, handled(rec.add)) }()
 		synctest.Wait()
 		if evs := rec.get(); len(evs) != 1 || evs[0].Kind != Switch || !evs[0].Private {
 			t.Fatalf("at start: %+v, want the switch on private", evs)
@@ -286,10 +287,10 @@ func TestASlowHandlerNeitherBlocksTheInputNorLosesEvents(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- b.Run(ctx, func(ev Event) {
+			done <- b.Run(ctx, handled(func(ev Event) {
 				<-release // a handler stuck (persisting the state) for the whole test
 				rec.add(ev)
-			})
+			}))
 		}()
 		start := time.Now()
 		for range 5 {
@@ -335,9 +336,9 @@ func TestRunTwiceAtOnceIsAnError(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- b.Run(ctx, func(Event) {}) }()
+		go func() { done <- b.Run(ctx, handled(func(Event) {})) }()
 		synctest.Wait()
-		if err := b.Run(ctx, func(Event) {}); err == nil {
+		if err := b.Run(ctx, handled(func(Event) {})); err == nil {
 			t.Error("second Run: no error")
 		}
 		cancel()
@@ -367,7 +368,7 @@ func TestBadConfigurationsAreRefused(t *testing.T) {
 	}
 }
 
-func TestDecidedRunsOnTheInputLoopWhileTheHandlerIsBusyAndIsReleasedAfter(t *testing.T) {
+func TestDecidedRunsOnTheInputLoopWhileTheHandlerIsBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPin(gpio.High)
 		b, err := NewButton(activeLowButton(p))
@@ -375,37 +376,42 @@ func TestDecidedRunsOnTheInputLoopWhileTheHandlerIsBusyAndIsReleasedAfter(t *tes
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
-		var decided, released []time.Time
-		b.SetDecided(func(ev Event) func() {
+		var decided, handledAt []time.Time
+		unblock := make(chan struct{})
+		decide := func(ev Event) func(context.Context) {
 			mu.Lock()
 			decided = append(decided, ev.At)
 			mu.Unlock()
-			return func() { mu.Lock(); released = append(released, ev.At); mu.Unlock() }
-		})
-		unblock := make(chan struct{})
+			return func(context.Context) {
+				<-unblock // a handler busy with a slow lift
+				mu.Lock()
+				handledAt = append(handledAt, ev.At)
+				mu.Unlock()
+			}
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- b.Run(ctx, func(Event) { <-unblock }) }() // a handler busy with a slow lift
+		go func() { done <- b.Run(ctx, decide) }()
 		for range 2 {
 			drive(p, step{gpio.Low, 50 * time.Millisecond}, step{gpio.High, 50 * time.Millisecond})
 		}
 		mu.Lock()
-		nd, nr := len(decided), len(released)
+		nd, nh := len(decided), len(handledAt)
 		mu.Unlock()
-		if nd != 2 || nr != 0 {
-			t.Fatalf("while the handler is busy: %d decided, %d released; want 2 and 0", nd, nr)
+		if nd != 2 || nh != 0 {
+			t.Fatalf("while the handler is busy: %d decided, %d handled; want 2 and 0", nd, nh)
 		}
 		close(unblock)
 		synctest.Wait()
 		cancel()
 		<-done
-		if len(released) != 2 {
-			t.Errorf("%d released after handling, want 2", len(released))
+		if len(handledAt) != 2 {
+			t.Errorf("%d handled, want 2", len(handledAt))
 		}
 	})
 }
 
-func TestDecidedEventsStillQueuedAtShutdownAreReleased(t *testing.T) {
+func TestHandlersStillQueuedAtShutdownAreCalledWithTheEndedContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPin(gpio.High)
 		b, err := NewButton(activeLowButton(p))
@@ -413,17 +419,42 @@ func TestDecidedEventsStillQueuedAtShutdownAreReleased(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n sync.WaitGroup
-		b.SetDecided(func(Event) func() { n.Add(1); return n.Done })
+		var live atomic.Int32
+		stuck := make(chan struct{})
+		decide := func(Event) func(context.Context) {
+			n.Add(1) // a gate taken
+			return func(ctx context.Context) {
+				defer n.Done()
+				if ctx.Err() == nil {
+					live.Add(1)
+					<-stuck
+				}
+			}
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		stuck := make(chan struct{})
-		go func() { done <- b.Run(ctx, func(Event) { <-stuck }) }()
+		go func() { done <- b.Run(ctx, decide) }()
 		for range 3 {
 			drive(p, step{gpio.Low, 50 * time.Millisecond}, step{gpio.High, 50 * time.Millisecond})
 		}
 		cancel()
 		close(stuck)
 		<-done
-		n.Wait() // every hold released: the test would deadlock otherwise
+		n.Wait() // every gate let go: the test would deadlock otherwise
+		if live.Load() != 1 {
+			t.Errorf("%d handlers ran with a live context, want 1 (the others after the end)", live.Load())
+		}
 	})
+}
+
+// handled is a Run argument that calls f with each event on the handler goroutine while the
+// context lasts.
+func handled(f func(Event)) func(Event) func(context.Context) {
+	return func(ev Event) func(context.Context) {
+		return func(ctx context.Context) {
+			if ctx.Err() == nil {
+				f(ev)
+			}
+		}
+	}
 }

@@ -13,10 +13,6 @@ import (
 	conngpio "periph.io/x/conn/v3/gpio"
 )
 
-// testHookRun, when set by a test, is given the board and the rtc server run made (to press
-// the board's SimButton and read the capture times of what viewers received).
-var testHookRun func(*board.Board, *rtc.Server)
-
 // boardOptions are the board settings of the configuration.
 func boardOptions(cfg Config) board.Options {
 	w, h, _ := parseSize(cfg.VideoSize) // validated; zero when unset
@@ -57,65 +53,39 @@ func newButton(cfg Config, b *board.Board, log *slog.Logger) (*gpio.Button, erro
 	return btn, nil
 }
 
-// bootChange applies a latching switch's position at boot, before any source opens.
-func bootChange(btn *gpio.Button, p device.Policy) func(device.State) *device.Change {
-	if btn == nil || btn.Mode() != gpio.Latching {
-		return nil
-	}
-	return func(st device.State) *device.Change {
-		// Only the safe direction before the debounce: a switch read on "private" keeps the
-		// camera closed at once; "public" waits for the debounced first reading at Run.
-		if !btn.Active() {
-			return nil
-		}
-		return p.SwitchChange(st, true, true, time.Now())
-	}
+// buttonEvents are the gestures of the privacy input, as device names them.
+var buttonGestures = map[gpio.EventKind]device.Gesture{
+	gpio.Press: device.GesturePress, gpio.Hold: device.GestureHold, gpio.Switch: device.GestureSwitch,
 }
 
-// buttonGate is the button's early gate: as soon as the input loop decides an event that may
-// cut (a press, a hold, a switch moved to private), the kinds it may cut stop reaching viewers,
-// even while the handler is still busy with an earlier event (a slow lift); the device lets
-// them through again once the event has been applied.
-func buttonGate(dev *device.Device, kinds []device.Kind) func(gpio.Event) func() {
-	return func(ev gpio.Event) func() {
-		switch {
-		case ev.Kind == gpio.Press, ev.Kind == gpio.Switch && ev.Private:
-			return dev.Hold(ev.At, kinds...)
-		case ev.Kind == gpio.Hold:
-			return dev.Hold(ev.At, device.KindAudio)
-		}
-		return nil
-	}
-}
-
-// buttonEvents applies the privacy input's events to the device: a press toggles the
-// button's kinds, a hold the microphone only, a switch sets its position. It runs on the
-// button's handler goroutine, never on the one reading the pin.
-func buttonEvents(ctx context.Context, dev *device.Device, log *slog.Logger) func(gpio.Event) {
-	return func(ev gpio.Event) {
-		var st device.Status
-		var err error
-		switch ev.Kind {
-		case gpio.Press:
-			st, err = dev.PressButton(ctx, ev.At)
-		case gpio.Hold:
-			st, err = dev.PressButtonKinds(ctx, ev.At, device.KindAudio)
-		case gpio.Switch:
-			st, err = dev.SetSwitch(ctx, ev.At, ev.Private, ev.Initial)
-		}
+// buttonDecided is given each event of the privacy input on the pin's goroutine, as soon as it
+// is decided: the device holds back at once what the event may cut (device.Device.Button). The
+// handler it returns applies the event on the button's handler goroutine.
+func (d *daemon) buttonDecided(ev gpio.Event) func(context.Context) {
+	apply := d.dev.Button(device.ButtonEvent{Gesture: buttonGestures[ev.Kind], At: ev.At,
+		Private: ev.Private, Initial: ev.Initial})
+	return func(ctx context.Context) {
+		st, err := apply(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Error("privacy button", "event", ev.Kind, "err", err)
+				d.log.Error("privacy button", "event", ev.Kind, "err", err)
 			}
 			return
 		}
-		log.Info("privacy button", "event", ev.Kind, "video_private", st.Video.Private,
+		d.log.Info("privacy button", "event", ev.Kind, "video_private", st.Video.Private,
 			"audio_private", st.Audio.Private, "debounced_after", ev.At.Sub(ev.Edge))
 	}
 }
 
-// newLights drives the board's LEDs: privacy from the device, live from the rtc server.
-func newLights(cfg Config, b *board.Board, dev *device.Device, srv *rtc.Server, log *slog.Logger) (*gpio.Lights, error) {
+// simulatedPress presses the simulated board's button (the API's /api/button, Enter in the
+// terminal): a press decided at at, applied at once.
+func (d *daemon) simulatedPress(at time.Time) (device.Status, error) {
+	return d.dev.Button(device.ButtonEvent{Gesture: device.GesturePress, At: at})(context.Background())
+}
+
+// newLights drives the board's LEDs: privacy as the daemon's stateChanged says, live from the
+// rtc server.
+func newLights(cfg Config, b *board.Board, srv *rtc.Server, log *slog.Logger) (*gpio.Lights, error) {
 	var lc gpio.LightsConfig
 	lc.Logger = log.With("component", "leds")
 	var err error
@@ -130,9 +100,7 @@ func newLights(cfg Config, b *board.Board, dev *device.Device, srv *rtc.Server, 
 		}
 	}
 	lc.Sending = func() bool { return sending(srv, time.Now()) }
-	l := gpio.NewLights(lc)
-	dev.Watch(func(st device.Status) { l.SetPrivate(st.Video.Private || st.Audio.Private) })
-	return l, nil
+	return gpio.NewLights(lc), nil
 }
 
 // sendingWindow is how recently a frame must have gone to a viewer for the live LED.

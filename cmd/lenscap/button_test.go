@@ -20,18 +20,10 @@ import (
 
 // startDaemonWithHardware starts the daemon on the simulated board and returns its board and
 // rtc server too.
-func startDaemonWithHardware(t *testing.T, extra ...string) (*daemon, *board.Board, *rtc.Server) {
+func startDaemonWithHardware(t *testing.T, extra ...string) (*testDaemon, *board.Board, *rtc.Server) {
 	t.Helper()
-	type hw struct {
-		b   *board.Board
-		srv *rtc.Server
-	}
-	got := make(chan hw, 1)
-	testHookRun = func(b *board.Board, srv *rtc.Server) { got <- hw{b, srv} }
-	t.Cleanup(func() { testHookRun = nil })
 	d := startDaemon(t, t.TempDir(), extra...)
-	h := <-got
-	return d, h.b, h.srv
+	return d, d.board, d.srv
 }
 
 // bouncyPress presses the simulated button like a real contact: bounces, held, bounces.
@@ -153,19 +145,35 @@ func TestLatchingSwitchOnPrivateAtBootIsAppliedBeforeAnythingOpens(t *testing.T)
 	pins := boardtest.NewPins("chip", 32)
 	pins.Line(17).L = conngpio.Low // on "private" before the daemon starts
 	b := &board.Board{Name: "test", Button: pins.Line(17)}
-	cfg := mustLoad(t, testPlatform(), []string{"--button-mode", "latching", "--button-pull", "none"}, env(nil))
-	btn, err := newButton(cfg, b, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
+	bootState := func(mode string) device.Status {
+		t.Helper()
+		cfg := mustLoad(t, testPlatform(), []string{"--button-mode", mode, "--button-pull", "none", "--state-dir", t.TempDir()}, env(nil))
+		log := slog.New(slog.DiscardHandler)
+		btn, err := newButton(cfg, b, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, err := newDevice(cfg, b, btn, newCutMetrics(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- dev.Run(ctx) }()
+		<-dev.Ready()
+		st := dev.Status()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return st
 	}
-	c := bootChange(btn, device.Policy{})(device.State{})
-	if c == nil || c.Video == nil || !*c.Video || c.Audio == nil || !*c.Audio || c.By != device.ByButton {
-		t.Fatalf("boot change %+v, want both private by the button", c)
+	// (device's tests show that a switch read on private at boot keeps every driver closed.)
+	if st := bootState("latching"); !st.Video.Private || !st.Audio.Private || st.Video.By != device.ByButton {
+		t.Fatalf("a switch on private at boot: %+v, want both private by the button", st)
 	}
-	// (device's tests show that a BootChange keeps every driver closed.)
-	cfg = mustLoad(t, testPlatform(), nil, env(nil))
-	if btn, _ := newButton(cfg, b, slog.New(slog.DiscardHandler)); bootChange(btn, device.Policy{}) != nil {
-		t.Error("a momentary button changes the state at boot")
+	if st := bootState("momentary"); st.Video.Private || st.Audio.Private {
+		t.Errorf("a momentary button changed the state at boot: %+v", st)
 	}
 }
 

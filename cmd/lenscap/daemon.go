@@ -14,155 +14,241 @@ import (
 
 	"github.com/lenscap/lenscap/board"
 	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/gpio"
+	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/rtc"
 	"golang.org/x/sync/errgroup"
 )
 
-// runDaemon is the daemon with a loaded configuration.
+// daemon is lenscap: the board's hardware, the device that decides privacy, the viewers'
+// server, fleet control and the HTTP API. newDaemon builds each part once, in the order they
+// depend on each other, and sets every field before it returns; run starts them. The
+// callbacks the parts are given are the daemon's own methods, called only once run has
+// started the parts.
+//
+// A press, from the pin to removeTrack: gpio.Button.Run debounces the pin and calls
+// buttonDecided on the pin's goroutine, where device.Device.Button holds back at once the
+// kinds the press may cut; the button's handler goroutine then applies it (device's
+// applyLocked: gate, persist, Sink.RemoveTracks, which is rtc.Server's removeTrack on every
+// viewer's sender and a renegotiation, then stop() on the tracks, closing the camera).
+type daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	getenv  func(string) string
+	started time.Time
+
+	board  *board.Board
+	button *gpio.Button // nil: the board has no privacy input
+	cuts   *cutMetrics
+	dev    *device.Device
+	srv    *rtc.Server
+	broker *mqtt.EmbeddedBroker // nil: no embedded broker
+	mq     *mqtt.Client         // nil: no broker configured
+	lights *gpio.Lights
+	api    *api
+	http   *http.Server
+}
+
+// runDaemon is `lenscap` with a loaded configuration: it returns nil when ctx ends and
+// everything has shut down. On the simulated board, Enter on stdin presses the button.
 func runDaemon(ctx context.Context, cfg Config, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	log.Info("starting", "version", version, "config", cfg)
+	d, err := newDaemon(cfg, log, getenv)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if d.board.Simulated && stdin != nil {
+		log.Info("simulated board: press Enter here to press the privacy button")
+		// A goroutine blocked reading the terminal cannot be stopped; it ends with the process.
+		go pressFromTerminal(ctx, stdin, d.simulatedPress, log)
+	}
+	err = d.run(ctx)
+	log.Info("stopped")
+	return err
+}
 
-	b, err := board.Open(cfg.Board, boardOptions(cfg))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if len(b.Drivers()) == 0 {
-		return fmt.Errorf("board %s: nothing to stream: %s (lenscap doctor lists what the board has)", b.Name, strings.Join(b.Missing, "; "))
-	}
-	btn, err := newButton(cfg, b, log)
-	if err != nil {
-		return err
-	}
-	var buttonKinds []device.Kind
-	for _, k := range cfg.ButtonKinds {
-		buttonKinds = append(buttonKinds, device.Kind(k))
-	}
-	policy := device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: buttonKinds}
-	var met *metrics // made below, once the device and the rtc server exist
-	dev, err := device.New(device.Config{
-		Store:      device.NewStore(cfg.StateDir),
-		Policy:     policy,
-		Logger:     log.With("component", "device"),
-		BootChange: bootChange(btn, policy),
-		ObserveCut: func(k device.Kind, by device.By, d time.Duration) { met.ObserveCut(k, by, d) },
-	}, b.Drivers()...)
-	if err != nil {
-		return err
-	}
-	codecs := make(map[device.Kind]device.Codec)
-	for _, d := range b.Drivers() {
-		codecs[d.Kind()] = d.Codec()
-	}
-	a := &api{dev: dev, log: log.With("component", "api"), id: cfg.ID, board: b.Name, token: cfg.Token,
-		started: time.Now(), page: viewerPage}
-	if b.Simulated {
-		a.press = func(at time.Time) (device.Status, error) { return dev.PressButton(ctx, at) }
-	}
-	mq, broker, err := newMQTT(cfg, b, dev, a, log)
-	if err != nil {
-		return err
-	}
-	if broker != nil {
-		// Closed after g.Wait: the client has said "offline" and disconnected by then.
-		defer broker.Close()
-	}
-	srv, err := rtc.NewServer(rtc.Config{
-		Logger:          log.With("component", "rtc"),
-		PionLogger:      pionLogs{log.With("component", "pion")},
-		IncludeLoopback: true,
-		State:           func() any { return a.state() },
-		OnViewers: func(int) {
-			if mq != nil {
-				mq.StateChanged()
-			}
-		},
-	}, codecs)
-	if err != nil {
-		return err
-	}
-	a.srv = srv
-	met = newDaemonMetrics(dev, srv, b)
-	a.metrics = met
-	if testHookRun != nil {
-		testHookRun(b, srv)
-	}
-	dev.AddSink(srv)
-	dev.Watch(func(device.Status) { srv.StateChanged() })
-	lights, err := newLights(cfg, b, dev, srv, log)
-	if err != nil {
-		return err
-	}
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	hs := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return dev.Run(gctx) })
-	g.Go(func() error { return lights.Run(gctx) })
-	// Nothing reports a state before the privacy state is loaded: the API and MQTT start then.
-	booted := func() bool {
-		select {
-		case <-dev.Ready():
-			return true
-		case <-gctx.Done():
-			return false
+// newDaemon builds the daemon. It starts nothing but the embedded MQTT broker of the
+// simulated board (the client needs its address); close releases what it opened.
+func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, log: log, getenv: getenv, started: time.Now()}
+	defer func() {
+		if err != nil {
+			d.close()
 		}
+	}()
+	if d.board, err = board.Open(cfg.Board, boardOptions(cfg)); err != nil {
+		return nil, err
 	}
-	if btn != nil {
-		btn.SetDecided(buttonGate(dev, buttonKinds))
-		g.Go(func() error {
-			if !booted() {
-				return nil
-			}
-			// A latching switch reports its position at start, taken as at boot.
-			return btn.Run(gctx, buttonEvents(gctx, dev, log))
-		})
+	if len(d.board.Drivers()) == 0 {
+		return nil, fmt.Errorf("board %s: nothing to stream: %s (lenscap doctor lists what the board has)", d.board.Name, strings.Join(d.board.Missing, "; "))
 	}
-	if mq != nil {
-		g.Go(func() error {
-			if !booted() {
-				return nil
-			}
-			return mq.Run(gctx)
-		})
+	if d.button, err = newButton(cfg, d.board, log); err != nil {
+		return nil, err
+	}
+	d.cuts = newCutMetrics()
+	if d.dev, err = newDevice(cfg, d.board, d.button, d.cuts, log); err != nil {
+		return nil, err
+	}
+	if d.srv, err = d.newServer(); err != nil {
+		return nil, err
+	}
+	if d.broker, d.mq, err = newMQTT(cfg, d.board, d.dev, d.state, log); err != nil {
+		return nil, err
+	}
+	if d.lights, err = newLights(cfg, d.board, d.srv, log); err != nil {
+		return nil, err
+	}
+	d.api = d.newAPI()
+	d.http = &http.Server{Handler: d.api.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	d.dev.AddSink(d.srv)
+	d.dev.Watch(d.stateChanged)
+	return d, nil
+}
+
+// newDevice is the privacy state machine over the board's drivers, with the owner's policy.
+func newDevice(cfg Config, b *board.Board, btn *gpio.Button, cuts *cutMetrics, log *slog.Logger) (*device.Device, error) {
+	var kinds []device.Kind
+	for _, k := range cfg.ButtonKinds {
+		kinds = append(kinds, device.Kind(k))
+	}
+	dc := device.Config{
+		Store:      device.NewStore(cfg.StateDir),
+		Policy:     device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: kinds},
+		Logger:     log.With("component", "device"),
+		ObserveCut: cuts.Observe,
+	}
+	if btn != nil && btn.Mode() == gpio.Latching {
+		dc.Switch = btn.Active // read at boot, before any source opens
+	}
+	return device.New(dc, b.Drivers()...)
+}
+
+func (d *daemon) newServer() (*rtc.Server, error) {
+	codecs := make(map[device.Kind]device.Codec)
+	for _, drv := range d.board.Drivers() {
+		codecs[drv.Kind()] = drv.Codec()
+	}
+	return rtc.NewServer(rtc.Config{
+		Logger:          d.log.With("component", "rtc"),
+		PionLogger:      pionLogs{d.log.With("component", "pion")},
+		IncludeLoopback: true,
+		State:           func() any { return d.state() },
+		OnViewers:       func(int) { d.viewersChanged() },
+	}, codecs)
+}
+
+func (d *daemon) newAPI() *api {
+	a := &api{dev: d.dev, srv: d.srv, log: d.log.With("component", "api"), id: d.cfg.ID, board: d.board.Name,
+		token: d.cfg.Token, started: d.started, page: viewerPage,
+		metrics: newMetrics(daemonMetricsSources(d.dev, d.srv, d.board), d.cuts)}
+	if d.board.Simulated {
+		a.press = d.simulatedPress
+	}
+	return a
+}
+
+// state is what GET /api/state, the viewers' state messages and the MQTT state report.
+func (d *daemon) state() stateJSON { return d.api.state() }
+
+// stateChanged is the device's watcher: the viewers' pages, the broker and the privacy LED
+// learn every change. It runs with the device's lock held: each only takes note.
+func (d *daemon) stateChanged(st device.Status) {
+	d.srv.StateChanged()
+	if d.mq != nil {
+		d.mq.StateChanged()
+	}
+	d.lights.SetPrivate(st.Video.Private || st.Audio.Private)
+}
+
+// viewersChanged tells the broker that the number of viewers changed.
+func (d *daemon) viewersChanged() {
+	if d.mq != nil {
+		d.mq.StateChanged()
+	}
+}
+
+// run starts every part and returns once ctx has ended and they have all stopped, or with the
+// first error. The API, the button and MQTT start only once the privacy state is loaded.
+func (d *daemon) run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", d.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", d.cfg.Listen, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.dev.Run(gctx) })
+	g.Go(func() error { return d.lights.Run(gctx) })
+	if d.button != nil {
+		// A latching switch reports its position at start, taken as at boot.
+		g.Go(d.afterBoot(gctx, func() error { return d.button.Run(gctx, d.buttonDecided) }))
+	}
+	if d.mq != nil {
+		g.Go(d.afterBoot(gctx, func() error { return d.mq.Run(gctx) }))
 	}
 	g.Go(func() error {
-		if !booted() {
+		if !d.booted(gctx) {
 			return ln.Close()
 		}
-		log.Info(fmt.Sprintf("listening on http://%s", ln.Addr()))
-		if err := sdNotify(getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
-			log.Warn("systemd notification", "err", err)
-		}
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
-		}
-		return nil
+		return d.serve(ln)
 	})
-	if iv, ok := sdWatchdogInterval(getenv, os.Getpid()); ok {
-		g.Go(func() error {
-			return sdWatchdog(gctx, iv, responsive(dev, iv/2), func(st string) error { return sdNotify(getenv("NOTIFY_SOCKET"), st) })
-		})
+	if iv, ok := sdWatchdogInterval(d.getenv, os.Getpid()); ok {
+		g.Go(func() error { return sdWatchdog(gctx, iv, responsive(d.dev, iv/2), d.notify) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		_ = sdNotify(getenv("NOTIFY_SOCKET"), "STOPPING=1")
+		_ = d.notify("STOPPING=1")
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Close() // ends WebSocket sessions, which the HTTP shutdown waits for
-		return hs.Shutdown(sctx)
+		_ = d.srv.Close() // ends WebSocket sessions, which the HTTP shutdown waits for
+		return d.http.Shutdown(sctx)
 	})
-	if b.Simulated && stdin != nil {
-		log.Info("simulated board: press Enter here to press the privacy button")
-		// A goroutine blocked reading the terminal cannot be stopped; it ends with the process.
-		go pressFromTerminal(ctx, stdin, a.press, log)
+	return g.Wait()
+}
+
+// serve answers HTTP on ln until the server is shut down.
+func (d *daemon) serve(ln net.Listener) error {
+	d.log.Info(fmt.Sprintf("listening on http://%s", ln.Addr()))
+	if err := d.notify("READY=1"); err != nil {
+		d.log.Warn("systemd notification", "err", err)
 	}
-	err = g.Wait()
-	log.Info("stopped")
-	return err
+	if err := d.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http: %w", err)
+	}
+	return nil
+}
+
+// booted waits until the device has loaded the privacy state; false when ctx ended first.
+func (d *daemon) booted(ctx context.Context) bool {
+	select {
+	case <-d.dev.Ready():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// afterBoot is f, started once the privacy state is loaded (nothing when ctx ends first).
+func (d *daemon) afterBoot(ctx context.Context, f func() error) func() error {
+	return func() error {
+		if !d.booted(ctx) {
+			return nil
+		}
+		return f()
+	}
+}
+
+// notify tells systemd (when it started us with a notification socket).
+func (d *daemon) notify(state string) error { return sdNotify(d.getenv("NOTIFY_SOCKET"), state) }
+
+// close releases what newDaemon opened; run has returned. The embedded broker closes last:
+// the client has said "offline" and disconnected by then.
+func (d *daemon) close() {
+	if d.broker != nil {
+		d.broker.Close()
+	}
+	if d.board != nil {
+		d.board.Close()
+	}
 }

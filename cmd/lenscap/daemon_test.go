@@ -17,8 +17,9 @@ import (
 	"time"
 )
 
-// daemon is lenscap's run() in this process, on a free loopback port.
-type daemon struct {
+// testDaemon is lenscap in this process, on a free loopback port.
+type testDaemon struct {
+	*daemon
 	url    string
 	cancel context.CancelFunc
 	done   chan error
@@ -52,14 +53,26 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func startDaemon(t *testing.T, stateDir string, extra ...string) *daemon {
+func startDaemon(t *testing.T, stateDir string, extra ...string) *testDaemon {
 	t.Helper()
 	args := append([]string{"--board", "sim", "--listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--state-dir", stateDir, "--log-level", "debug"}, extra...)
 	lb := &logBuffer{addr: make(chan string, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{cancel: cancel, done: make(chan error, 1), log: lb}
 	env := func(string) string { return "" }
-	go func() { d.done <- run(ctx, args, env, nil, lb) }()
+	cfg, err := loadConfig(args, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm, err := newDaemon(cfg, newLogger(cfg, lb), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &testDaemon{daemon: dm, cancel: cancel, done: make(chan error, 1), log: lb}
+	go func() {
+		err := dm.run(ctx)
+		dm.close()
+		d.done <- err
+	}()
 	select {
 	case d.url = <-lb.addr:
 	case err := <-d.done:
@@ -72,7 +85,7 @@ func startDaemon(t *testing.T, stateDir string, extra ...string) *daemon {
 }
 
 // stop cancels run and checks that it returns nil promptly; it is idempotent.
-func (d *daemon) stop(t *testing.T) {
+func (d *testDaemon) stop(t *testing.T) {
 	t.Helper()
 	if d.cancel == nil {
 		return
@@ -105,7 +118,7 @@ type apiState struct {
 	Seq     uint64 `json:"seq"`
 }
 
-func (d *daemon) do(t *testing.T, method, path, token string, body io.Reader) (int, []byte) {
+func (d *testDaemon) do(t *testing.T, method, path, token string, body io.Reader) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, d.url+path, body)
 	if err != nil {
@@ -123,7 +136,7 @@ func (d *daemon) do(t *testing.T, method, path, token string, body io.Reader) (i
 	return resp.StatusCode, b
 }
 
-func (d *daemon) state(t *testing.T) apiState {
+func (d *testDaemon) state(t *testing.T) apiState {
 	t.Helper()
 	code, b := d.do(t, "GET", "/api/state", "", nil)
 	if code != http.StatusOK {

@@ -43,11 +43,28 @@ type metricsSources struct {
 	Viewers func() int
 }
 
-// metrics is lenscap's Prometheus registry: it serves /metrics (ServeHTTP) and records the
-// durations of cuts (ObserveCut).
+// metrics is lenscap's Prometheus registry: it serves /metrics (ServeHTTP).
 type metrics struct {
 	handler http.Handler
-	cuts    *prometheus.HistogramVec
+}
+
+// cutMetrics records the durations of cuts. It is made before the device, which reports each
+// cut to it (device.Config.ObserveCut), and registered with the rest by newMetrics.
+type cutMetrics struct {
+	hist *prometheus.HistogramVec
+}
+
+func newCutMetrics() *cutMetrics {
+	return &cutMetrics{hist: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "cut_duration_seconds",
+		Help:    "From a privacy trigger (button edge after debounce, command, API call) to the cut applied: gates closed, state persisted, senders removed, sources closed.",
+		Buckets: cutBuckets,
+	}, []string{"kind", "by"})}
+}
+
+// Observe records how long a cut of kind k, made by by (device.By: button, remote, boot), took.
+func (c *cutMetrics) Observe(k device.Kind, by device.By, d time.Duration) {
+	c.hist.WithLabelValues(string(k), string(by)).Observe(d.Seconds())
 }
 
 // Metric names; the in-guest test (cmd/lenscap-hil) reads lenscap_frames_captured_total and
@@ -58,9 +75,9 @@ const metricsNamespace = "lenscap"
 // 5 ms in process (DESIGN.md, Targets), a slow board or a slow disk's fsync may take longer.
 var cutBuckets = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}
 
-// newMetrics builds the registry over src, with the Go runtime's and the process's collectors.
-// It starts nothing: the functions are called when /metrics is scraped.
-func newMetrics(src metricsSources) *metrics {
+// newMetrics builds the registry over src and cuts, with the Go runtime's and the process's
+// collectors. It starts nothing: the functions are called when /metrics is scraped.
+func newMetrics(src metricsSources, cuts *cutMetrics) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -103,26 +120,12 @@ func newMetrics(src metricsSources) *metrics {
 		}, func() float64 { return float64(src.Viewers()) }))
 	}
 
-	cuts := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: metricsNamespace, Name: "cut_duration_seconds",
-		Help:    "From a privacy trigger (button edge after debounce, command, API call) to the cut applied: gates closed, state persisted, senders removed, sources closed.",
-		Buckets: cutBuckets,
-	}, []string{"kind", "by"})
-	reg.MustRegister(cuts)
-
-	return &metrics{
-		handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-		cuts:    cuts,
-	}
+	reg.MustRegister(cuts.hist)
+	return &metrics{handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
 }
 
 // ServeHTTP serves the registry in the Prometheus text format (or OpenMetrics, as negotiated).
 func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.handler.ServeHTTP(w, r) }
-
-// ObserveCut records how long a cut of kind k, made by by (device.By: button, remote, boot), took.
-func (m *metrics) ObserveCut(k device.Kind, by device.By, d time.Duration) {
-	m.cuts.WithLabelValues(string(k), string(by)).Observe(d.Seconds())
-}
 
 func boolFloat(b bool) float64 {
 	if b {
@@ -131,14 +134,14 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// newDaemonMetrics wires /metrics to the device, its sources and the rtc server.
-func newDaemonMetrics(dev *device.Device, srv *rtc.Server, b *board.Board) *metrics {
+// daemonMetricsSources wires /metrics to the device, its sources and the rtc server.
+func daemonMetricsSources(dev *device.Device, srv *rtc.Server, b *board.Board) metricsSources {
 	var kinds []device.Kind
 	for _, d := range b.Drivers() {
 		kinds = append(kinds, d.Kind())
 	}
 	src := func(k device.Kind) *device.Source { return dev.Source(k) }
-	return newMetrics(metricsSources{
+	return metricsSources{
 		Kinds: kinds,
 		// A driver that captures and encodes separately counts its captured frames itself.
 		FramesCaptured: func(k device.Kind) uint64 {
@@ -156,5 +159,5 @@ func newDaemonMetrics(dev *device.Device, srv *rtc.Server, b *board.Board) *metr
 		Private:       func(k device.Kind) bool { return dev.Status().Kind(k).Private },
 		Live:          func(k device.Kind) bool { return dev.Status().Kind(k).Live },
 		Viewers:       srv.Viewers,
-	})
+	}
 }

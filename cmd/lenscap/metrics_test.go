@@ -53,7 +53,7 @@ func TestMetricsReadTheFunctionsAtEachScrape(t *testing.T) {
 		Private:       func(k device.Kind) bool { return k == device.KindVideo && private.Load() },
 		Live:          func(k device.Kind) bool { return !(k == device.KindVideo && private.Load()) },
 		Viewers:       func() int { return int(viewers.Load()) },
-	})
+	}, newCutMetrics())
 
 	first := scrape(t, m)
 	for _, want := range []string{
@@ -97,7 +97,7 @@ func TestMetricsReadTheFunctionsAtEachScrape(t *testing.T) {
 }
 
 func TestMetricsLeaveOutWhatIsNotWired(t *testing.T) {
-	m := newMetrics(metricsSources{Kinds: []device.Kind{device.KindVideo}, Viewers: func() int { return 1 }})
+	m := newMetrics(metricsSources{Kinds: []device.Kind{device.KindVideo}, Viewers: func() int { return 1 }}, newCutMetrics())
 	body := scrape(t, m)
 	if strings.Contains(body, "lenscap_frames_captured_total") || strings.Contains(body, "lenscap_rtp_packets_sent_total") {
 		t.Errorf("metrics without a function are exported:\n%s", body)
@@ -108,10 +108,11 @@ func TestMetricsLeaveOutWhatIsNotWired(t *testing.T) {
 }
 
 func TestMetricsCutHistogramCountsEachCutInItsBucket(t *testing.T) {
-	m := newMetrics(metricsSources{Kinds: []device.Kind{device.KindVideo, device.KindAudio}})
-	m.ObserveCut(device.KindVideo, device.ByButton, 3*time.Millisecond)
-	m.ObserveCut(device.KindVideo, device.ByButton, 30*time.Millisecond)
-	m.ObserveCut(device.KindAudio, device.ByRemote, 400*time.Microsecond)
+	cuts := newCutMetrics()
+	m := newMetrics(metricsSources{Kinds: []device.Kind{device.KindVideo, device.KindAudio}}, cuts)
+	cuts.Observe(device.KindVideo, device.ByButton, 3*time.Millisecond)
+	cuts.Observe(device.KindVideo, device.ByButton, 30*time.Millisecond)
+	cuts.Observe(device.KindAudio, device.ByRemote, 400*time.Microsecond)
 	body := scrape(t, m)
 	for _, want := range []string{
 		`lenscap_cut_duration_seconds_bucket{by="button",kind="video",le="0.002"} 0`,

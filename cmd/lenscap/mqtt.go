@@ -11,7 +11,8 @@ import (
 
 // newMQTT makes the fleet-control client when a broker is configured; on the simulated board
 // with no broker it first starts the embedded one (unless mqtt_listen is off). Both may be nil.
-func newMQTT(cfg Config, b *board.Board, dev *device.Device, a *api, log *slog.Logger) (*mqtt.Client, *mqtt.EmbeddedBroker, error) {
+// state is what the client publishes; it is called only once the client runs.
+func newMQTT(cfg Config, b *board.Board, dev *device.Device, state func() stateJSON, log *slog.Logger) (*mqtt.EmbeddedBroker, *mqtt.Client, error) {
 	url := cfg.MQTT
 	var broker *mqtt.EmbeddedBroker
 	if url == "" && b.Simulated && cfg.MQTTListen != "off" {
@@ -26,7 +27,7 @@ func newMQTT(cfg Config, b *board.Board, dev *device.Device, a *api, log *slog.L
 		log.Info("embedded MQTT broker", "url", url)
 	}
 	if url == "" {
-		return nil, broker, nil
+		return broker, nil, nil
 	}
 	mqtt.BridgePahoLogs(log.With("component", "paho"))
 	mq, err := mqtt.New(mqtt.Config{
@@ -36,7 +37,7 @@ func newMQTT(cfg Config, b *board.Board, dev *device.Device, a *api, log *slog.L
 		Groups:      cfg.Groups,
 		TopicPrefix: cfg.TopicPrefix,
 		Device:      dev,
-		State:       func() any { return a.state() },
+		State:       func() any { return state() },
 		Logger:      log.With("component", "mqtt"),
 		StoreDir:    cfg.StateDir,
 		Discovery:   mqtt.Discovery{Model: b.Name, Version: version},
@@ -47,6 +48,5 @@ func newMQTT(cfg Config, b *board.Board, dev *device.Device, a *api, log *slog.L
 		}
 		return nil, nil, err
 	}
-	dev.Watch(func(device.Status) { mq.StateChanged() })
-	return mq, broker, nil
+	return broker, mq, nil
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// CloseDelay is how long Close takes to release the hardware, after a pending ReadFrame
 	// returned: a slow device, to check that callers wait for the release.
 	CloseDelay time.Duration
+	// OnClose, when set, is called as a stream's Close begins (tests check what has happened
+	// by then: the tracks stopped, the state persisted).
+	OnClose func()
 }
 
 // DefaultCodec returns the codec a Driver of kind k reports when Options.Codec is zero.
@@ -403,6 +406,9 @@ func (s *stream) RequestKeyframe() {
 func (s *stream) Close() error {
 	s.once.Do(func() {
 		d := s.d
+		if d.opts.OnClose != nil {
+			d.opts.OnClose()
+		}
 		d.mu.Lock()
 		close(s.closed)
 		var idle chan struct{}
