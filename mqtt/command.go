@@ -77,41 +77,64 @@ func refuse(code, format string, args ...any) *CommandError {
 // On error it returns a *CommandError, and a Command holding nothing but the ID, when one could
 // be read (so that an error ack can be sent); such a Command yields no change.
 func ParseCommand(payload []byte, limit int) (Command, error) {
+	fields, id, err := commandFields(payload, limit)
+	if err != nil {
+		return Command{ID: id}, err
+	}
+	c := Command{ID: id}
+	if err := c.readFields(fields); err != nil {
+		return Command{ID: id}, err
+	}
+	switch c.Action {
+	case ActionPrivacy:
+		if c.Video == nil && c.Audio == nil {
+			return Command{ID: id}, refuse(CodeNoKind, `privacy: name a kind: "video" and/or "audio"`)
+		}
+	case ActionState:
+		c.Video, c.Audio = nil, nil // a report changes nothing
+	default:
+		return Command{ID: id}, refuse(CodeUnknownAction, "unknown action %q: want %q or %q", truncate(c.Action, 64), ActionPrivacy, ActionState)
+	}
+	return c, nil
+}
+
+// commandFields checks a payload's size and reads it as a JSON object, with its id (also
+// when the rest is refused, where it can be read).
+func commandFields(payload []byte, limit int) (fields map[string]json.RawMessage, id string, err error) {
 	if limit <= 0 {
 		limit = MaxPayload
 	}
 	if len(payload) > limit {
-		var id string
 		if len(payload) <= maxIDScan {
 			id = readID(payload)
 		}
-		return Command{ID: id}, refuse(CodeTooLarge, "command of %d bytes: the limit is %d", len(payload), limit)
+		return nil, id, refuse(CodeTooLarge, "command of %d bytes: the limit is %d", len(payload), limit)
 	}
 	trimmed := bytes.TrimSpace(payload)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return Command{}, refuse(CodeMalformed, "malformed command: want a JSON object")
+		return nil, "", refuse(CodeMalformed, "malformed command: want a JSON object")
 	}
-	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
-		return Command{}, refuse(CodeMalformed, "malformed command: %v", err)
+		return nil, "", refuse(CodeMalformed, "malformed command: %v", err)
 	}
-	var c Command
 	if raw, ok := fields["id"]; ok {
-		id, ok := readIDValue(raw)
+		v, ok := readIDValue(raw)
 		if !ok {
-			return Command{}, refuse(CodeBadField, "id: want a string of at most %d bytes", MaxIDLength)
+			return nil, "", refuse(CodeBadField, "id: want a string of at most %d bytes", MaxIDLength)
 		}
-		c.ID = id
+		id = v
 	}
-	fail := func(code, format string, args ...any) (Command, error) {
-		return Command{ID: c.ID}, refuse(code, format, args...)
-	}
+	return fields, id, nil
+}
+
+// readFields reads the action, the kinds and exp of a command's JSON object.
+func (c *Command) readFields(fields map[string]json.RawMessage) error {
 	raw, ok := fields["action"]
 	if !ok || isNull(raw) {
-		return fail(CodeBadField, `action: missing (want "privacy" or "state")`)
+		return refuse(CodeBadField, `action: missing (want "privacy" or "state")`)
 	}
 	if err := json.Unmarshal(raw, &c.Action); err != nil {
-		return fail(CodeBadField, `action: want a string ("privacy" or "state")`)
+		return refuse(CodeBadField, `action: want a string ("privacy" or "state")`)
 	}
 	for _, k := range device.Kinds {
 		raw, ok := fields[string(k)]
@@ -120,7 +143,7 @@ func ParseCommand(payload []byte, limit int) (Command, error) {
 		}
 		var v bool
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return fail(CodeBadField, "%s: want true (private) or false", k)
+			return refuse(CodeBadField, "%s: want true (private) or false", k)
 		}
 		if k == device.KindAudio {
 			c.Audio = &v
@@ -131,21 +154,11 @@ func ParseCommand(payload []byte, limit int) (Command, error) {
 	if raw, ok := fields["exp"]; ok && !isNull(raw) {
 		exp, ok := readUnixSeconds(raw)
 		if !ok {
-			return fail(CodeBadField, "exp: want a Unix time in seconds")
+			return refuse(CodeBadField, "exp: want a Unix time in seconds")
 		}
 		c.Exp = &exp
 	}
-	switch c.Action {
-	case ActionPrivacy:
-		if c.Video == nil && c.Audio == nil {
-			return fail(CodeNoKind, `privacy: name a kind: "video" and/or "audio"`)
-		}
-	case ActionState:
-		c.Video, c.Audio = nil, nil // a report changes nothing
-	default:
-		return fail(CodeUnknownAction, "unknown action %q: want %q or %q", truncate(c.Action, 64), ActionPrivacy, ActionState)
-	}
-	return c, nil
+	return nil
 }
 
 // Check refuses a command that must not be applied when it arrives at now: one delivered with

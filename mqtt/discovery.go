@@ -61,26 +61,7 @@ func (c *Client) discovery() []discoveryMessage {
 	}
 	var entities []map[string]any
 	for _, k := range device.Kinds {
-		e := common()
-		name := "Video privacy"
-		icon := "mdi:video-off"
-		if k == device.KindAudio {
-			name, icon = "Audio privacy", "mdi:microphone-off"
-		}
-		on, _ := json.Marshal(Command{Action: ActionPrivacy, Video: kindPtr(k, device.KindVideo, true), Audio: kindPtr(k, device.KindAudio, true)})
-		off, _ := json.Marshal(Command{Action: ActionPrivacy, Video: kindPtr(k, device.KindVideo, false), Audio: kindPtr(k, device.KindAudio, false)})
-		e["name"] = name
-		e["unique_id"] = "lenscap_" + id + "_" + string(k) + "_privacy"
-		e["icon"] = icon
-		e["command_topic"] = c.topics.Cmd(id)
-		e["payload_on"] = string(on)
-		e["payload_off"] = string(off)
-		e["state_on"] = "ON"
-		e["state_off"] = "OFF"
-		e["value_template"] = "{{ 'ON' if value_json." + string(k) + ".private else 'OFF' }}"
-		e["retain"] = false
-		e["optimistic"] = false
-		entities = append(entities, e)
+		entities = append(entities, c.privacySwitch(k, common()))
 	}
 	s := common()
 	s["name"] = "Streaming"
@@ -98,6 +79,28 @@ func (c *Client) discovery() []discoveryMessage {
 		out[i] = discoveryMessage{topic: topics[i], payload: b}
 	}
 	return out
+}
+
+// privacySwitch is the Home Assistant switch of a kind's privacy (ON = private), on e.
+func (c *Client) privacySwitch(k device.Kind, e map[string]any) map[string]any {
+	name, icon := "Video privacy", "mdi:video-off"
+	if k == device.KindAudio {
+		name, icon = "Audio privacy", "mdi:microphone-off"
+	}
+	on, _ := json.Marshal(Command{Action: ActionPrivacy, Video: kindPtr(k, device.KindVideo, true), Audio: kindPtr(k, device.KindAudio, true)})
+	off, _ := json.Marshal(Command{Action: ActionPrivacy, Video: kindPtr(k, device.KindVideo, false), Audio: kindPtr(k, device.KindAudio, false)})
+	e["name"] = name
+	e["unique_id"] = "lenscap_" + c.cfg.ID + "_" + string(k) + "_privacy"
+	e["icon"] = icon
+	e["command_topic"] = c.topics.Cmd(c.cfg.ID)
+	e["payload_on"] = string(on)
+	e["payload_off"] = string(off)
+	e["state_on"] = "ON"
+	e["state_off"] = "OFF"
+	e["value_template"] = "{{ 'ON' if value_json." + string(k) + ".private else 'OFF' }}"
+	e["retain"] = false
+	e["optimistic"] = false
+	return e
 }
 
 // kindPtr returns &v when k is the wanted kind, else nil.
