@@ -34,9 +34,17 @@ help:
 	@echo "make package dist/lenscap_<version>_arm64.deb; make package-check checks it"
 	@echo "make clean   remove bin/ and dist/"
 
+# make run builds bin/lenscap and runs it, rather than `go run`: the go command exits 1 when it
+# is interrupted, even after its child stopped cleanly. On a terminal the daemon runs as a job
+# of its own (bash -m) so that Ctrl-C reaches it and not make, which would die of the SIGINT
+# (status 130) whatever the daemon does; then make exits with the daemon's status, 0 on Ctrl-C.
+RUN_CMD = bin/lenscap --board sim --listen $(LISTEN) --state-dir $(STATE_DIR)
+
 run:
+	@mkdir -p bin
+	$(GO) build -ldflags '-X main.version=$(VERSION)' -o bin/lenscap ./cmd/lenscap
 	@echo "lenscap: simulated board; viewer at http://$(LISTEN)/ (state in $(STATE_DIR); Ctrl-C stops)"
-	$(GO) run -ldflags '-X main.version=$(VERSION)' ./cmd/lenscap --board sim --listen $(LISTEN) --state-dir $(STATE_DIR)
+	@if [ -t 0 ] && command -v bash >/dev/null; then exec bash -mc '$(RUN_CMD); exit $$?'; else exec $(RUN_CMD); fi
 
 test:
 	bash scripts/install-deps.sh

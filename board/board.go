@@ -9,12 +9,8 @@ package board
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 
-	"github.com/lenscap/lenscap/camera"
 	"github.com/lenscap/lenscap/device"
 	conngpio "periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -41,7 +37,8 @@ type Board struct {
 	// SimButton is the simulated board's button line, a gpiotest pin: send levels on its
 	// EdgesChan to press it like a real contact (through the same debouncer).
 	SimButton *gpiotest.Pin
-	// Missing says what the board lacks to stream ("camera csi-rpicam: not available yet").
+	// Missing says which of the board's media is not there now, or not wired ("camera
+	// v4l2:/dev/video0: no such capture device: ...", "audio none: not wired (audio: none)").
 	Missing []string
 }
 
@@ -117,51 +114,41 @@ func (b *Board) Close() {
 	}
 }
 
-// Sim is the simulated board: a test-pattern camera with its H.264 encoder, a test-tone
-// microphone, and a button pressed through the API or the terminal. Its button and LEDs are
-// gpiotest pins (SimButton), unless opts.GPIO names a chip: then they are real lines found
-// by opts.Pins (the GPIO character device by default), e.g. on the kernel's gpio-sim, with
-// the button at opts.GPIO.Button and the LEDs not wired unless configured.
+// Sim is the simulated board: a test-pattern camera (pre-encoded H.264, or opts.SimClip), a
+// test-tone microphone, and a button pressed through the API or the terminal. opts.Media
+// overrides its media as on any board: camera or audio "none" makes no driver of that kind (so
+// nothing of it ever opens: no test tone runs with audio "none"), and a real camera or
+// microphone ("v4l2", "alsa:default") may stand in for the simulated one. Its button and LEDs
+// are gpiotest pins (SimButton), unless opts.GPIO names a chip: then they are real lines found
+// by opts.Pins (the GPIO character device by default), e.g. on the kernel's gpio-sim, with the
+// button at opts.GPIO.Button and the LEDs not wired unless configured.
 func Sim(opts Options) (*Board, error) {
-	var topts camera.TestPatternOptions
-	if opts.SimClip != "" {
-		clip, err := os.ReadFile(opts.SimClip)
-		if err != nil {
-			return nil, fmt.Errorf("board: sim camera clip: %w", err)
-		}
-		topts.Clip = clip
-	}
-	video, err := camera.NewTestPattern(topts)
+	b, _, err := sim(opts)
+	return b, err
+}
+
+// sim is Sim, with the reports of its media.
+func sim(opts Options) (*Board, []MediaReport, error) {
+	video, audio, media, err := buildMedia(simProfile, opts)
 	if err != nil {
-		return nil, fmt.Errorf("board: sim camera: %w", err)
+		return nil, nil, err
 	}
-	enc := camera.AudioOpus
-	switch strings.ToLower(opts.AudioCodec) {
-	case "", "opus":
-	case "pcmu":
-		enc = camera.AudioPCMU
-	default:
-		return nil, fmt.Errorf("board: unknown audio codec %q (opus or pcmu)", opts.AudioCodec)
-	}
-	audio, err := camera.NewTestTone(camera.TestToneOptions{Encoding: enc})
-	if err != nil {
-		return nil, fmt.Errorf("board: sim microphone: %w", err)
-	}
+	b := &Board{Name: "sim", Video: video, Audio: audio, Simulated: true, Missing: missingMedia(media)}
 	if opts.GPIO.Chip != "" {
-		b := &Board{Name: "sim", Video: video, Audio: audio, Simulated: true, Profile: simLinesProfile}
+		b.Profile = simLinesProfile
 		var r Report
 		findPins(b, &r, opts)
 		if err := r.Err(); err != nil {
 			b.Close()
-			return nil, err
+			return nil, nil, err
 		}
-		return b, nil
+		return b, media, nil
 	}
 	// The button idles high (a pull-up, active low); the LEDs are fakes too.
 	btn := &gpiotest.Pin{N: "SIM_BUTTON", L: conngpio.High, EdgesChan: make(chan conngpio.Level, 64)}
-	return &Board{Name: "sim", Video: video, Audio: audio, Simulated: true,
-		Profile: simProfile, Button: btn, SimButton: btn,
-		PrivacyLED: &gpiotest.Pin{N: "SIM_PRIVACY_LED"}, LiveLED: &gpiotest.Pin{N: "SIM_LIVE_LED"}}, nil
+	b.Profile, b.Button, b.SimButton = simProfile, btn, btn
+	b.PrivacyLED, b.LiveLED = &gpiotest.Pin{N: "SIM_PRIVACY_LED"}, &gpiotest.Pin{N: "SIM_LIVE_LED"}
+	return b, media, nil
 }
 
 // simLinesProfile is the simulated board with real GPIO lines: the chip and button from
@@ -170,6 +157,8 @@ var simLinesProfile = Profile{Name: "sim", Description: "simulated board, GPIO l
 	PrivacyLED: NoPin, LiveLED: NoPin,
 	Camera: simProfile.Camera, Encoder: simProfile.Encoder, Audio: simProfile.Audio}
 
+// simProfile is the simulated board: camera "sim" (the test pattern, or sim_clip: H.264
+// already, so the encoder is not used unless a real camera is configured) and audio "tone".
 var simProfile = Profile{Name: "sim", Description: "simulated board", Chip: "gpiotest",
 	Button: "SIM_BUTTON", PrivacyLED: "SIM_PRIVACY_LED", LiveLED: "SIM_LIVE_LED",
-	Camera: "test pattern (or sim_clip)", Encoder: "built in (pre-encoded H.264)", Audio: "1 kHz test tone"}
+	Camera: "sim", Encoder: "auto", Audio: "tone"}

@@ -2,8 +2,10 @@ package board
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/lenscap/lenscap/camera"
 	"github.com/lenscap/lenscap/device"
 )
 
@@ -48,5 +50,60 @@ func TestSimCameraLoopsAGivenClip(t *testing.T) {
 	}
 	if _, err := Open("sim", Options{SimClip: "testdata/no-such-clip.h264"}); err == nil {
 		t.Error("a missing clip: no error")
+	}
+}
+
+func TestSimBoardMakesNoDriverOfAKindConfiguredNone(t *testing.T) {
+	for _, tc := range []struct {
+		camera, audio string
+		video, mic    bool
+	}{
+		{"", "none", true, false},
+		{"none", "", false, true},
+		{"none", "none", false, false},
+		{"sim", "tone", true, true},
+	} {
+		b, err := Open("sim", Options{Media: MediaConfig{Camera: tc.camera, Audio: tc.audio}})
+		if err != nil {
+			t.Fatalf("camera %q audio %q: %v", tc.camera, tc.audio, err)
+		}
+		if (b.Video != nil) != tc.video || (b.Audio != nil) != tc.mic {
+			t.Errorf("camera %q audio %q: video %v, audio %v; want a driver: %v, %v", tc.camera, tc.audio, b.Video, b.Audio, tc.video, tc.mic)
+		}
+		want := 0
+		for _, has := range []bool{tc.video, tc.mic} {
+			if has {
+				want++
+			}
+		}
+		if n := len(b.Drivers()); n != want {
+			t.Errorf("camera %q audio %q: %d drivers, want %d", tc.camera, tc.audio, n, want)
+		}
+		if !tc.video && !tc.mic && len(b.Missing) != 2 {
+			t.Errorf("nothing to stream, and Missing says %q", b.Missing)
+		}
+	}
+}
+
+func TestSimBoardTakesTheConfiguredMedia(t *testing.T) {
+	b, err := Open("sim", Options{AudioCodec: "pcmu", Media: MediaConfig{Camera: "v4l2:/dev/no-such-video"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.Video.(*camera.V4L2Camera); !ok {
+		t.Errorf("camera v4l2 on the sim board: driver %T", b.Video)
+	}
+	if b.Audio == nil || b.Audio.Codec().MimeType != "audio/PCMU" {
+		t.Errorf("audio %v", b.Audio)
+	}
+	if len(b.Missing) != 1 || !strings.Contains(b.Missing[0], "/dev/no-such-video") {
+		t.Errorf("Missing %q, want the absent camera", b.Missing)
+	}
+	if _, err := Open("sim", Options{Media: MediaConfig{Audio: "pulse"}}); err == nil || !strings.Contains(err.Error(), "want") {
+		t.Errorf("audio pulse on the sim board: %v", err)
+	}
+	r := Inspect("sim", Options{Media: MediaConfig{Audio: "none"}})
+	if len(r.Media) != 3 || r.Media[2].Device != "none" || r.Media[2].Available {
+		t.Errorf("report of audio none: %+v", r.Media)
 	}
 }

@@ -48,12 +48,7 @@ func (r Report) Missing() []string {
 	for _, e := range r.Errs {
 		m = append(m, e.Error())
 	}
-	for _, md := range r.Media {
-		if !md.Available {
-			m = append(m, fmt.Sprintf("%s %s: %s", md.Role, md.Device, md.Note))
-		}
-	}
-	return m
+	return append(m, missingMedia(r.Media)...)
 }
 
 // Inspect finds out what the named board is and has, without failing at the first problem
@@ -65,9 +60,10 @@ func Inspect(name string, opts Options) Report {
 			prof = simLinesProfile
 		}
 		r := Report{Board: "sim", Profile: prof, Chip: prof.Chip}
-		media := opts
-		media.GPIO = GPIOConfig{}
-		if _, err := Sim(media); err != nil {
+		mopts := opts
+		mopts.GPIO = GPIOConfig{}
+		_, media, err := sim(mopts)
+		if err != nil {
 			r.Errs = append(r.Errs, err)
 		}
 		if opts.GPIO.Chip != "" {
@@ -79,9 +75,7 @@ func Inspect(name string, opts Options) Report {
 				r.Pins = append(r.Pins, PinReport{Role: p[0], Line: p[1]})
 			}
 		}
-		for _, m := range [][2]string{{"camera", prof.Camera}, {"encoder", prof.Encoder}, {"audio", prof.Audio}} {
-			r.Media = append(r.Media, MediaReport{Role: m[0], Device: m[1], Available: len(r.Errs) == 0})
-		}
+		r.Media = media // none when sim failed: its error says why
 		return r
 	}
 	b, r := inspect(name, opts)
@@ -119,12 +113,19 @@ func inspect(name string, opts Options) (*Board, Report) {
 		return b, r
 	}
 	b.Video, b.Audio, r.Media = video, audio, media
-	for _, md := range r.Media {
+	b.Missing = missingMedia(media)
+	return b, r
+}
+
+// missingMedia lists the media that is not available, as Report.Missing does.
+func missingMedia(media []MediaReport) []string {
+	var m []string
+	for _, md := range media {
 		if !md.Available {
-			b.Missing = append(b.Missing, fmt.Sprintf("%s %s: %s", md.Role, md.Device, md.Note))
+			m = append(m, fmt.Sprintf("%s %s: %s", md.Role, md.Device, md.Note))
 		}
 	}
-	return b, r
+	return m
 }
 
 // findPins finds the board's button and LED lines (the profile's, overridden by opts.GPIO)

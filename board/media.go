@@ -13,11 +13,13 @@ import (
 	"github.com/lenscap/lenscap/device"
 )
 
-// MediaConfig overrides a profile's camera, encoder and microphone; an empty field takes the
-// profile's. The strings are those of Profile: camera "csi-rpicam", "v4l2" (the first capture
-// node), "v4l2:/dev/video0", "sim" or "none"; encoder "v4l2-m2m:auto", "v4l2-m2m:/dev/video11",
+// MediaConfig overrides a profile's camera, encoder and microphone, on every board including
+// the simulated one; an empty field takes the profile's. The strings are those of Profile:
+// camera "csi-rpicam", "v4l2" (the first capture node), "v4l2:/dev/video0", "sim" (the test
+// pattern, or Options.SimClip) or "none"; encoder "v4l2-m2m:auto", "v4l2-m2m:/dev/video11",
 // "software" or "auto"; audio "alsa:CARD,DEVICE" ("alsa:default" is card 0, device 0), "tone"
-// or "none".
+// (the 1 kHz test tone) or "none". "none" makes no driver of that kind: nothing of it is ever
+// opened.
 type MediaConfig struct {
 	Camera, Encoder, Audio string
 	// EncoderFormat is the hardware encoder's coded format: "H264" (default) or "FWHT"
@@ -55,7 +57,7 @@ func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media [
 	case "none":
 		camReport.Note = "not wired (camera: none)"
 	case "sim":
-		video, err = camera.NewTestPattern(camera.TestPatternOptions{})
+		video, err = simCamera(opts.SimClip)
 		camReport.Available = true
 	case "csi-rpicam", "rpicam":
 		program := "rpicam-vid"
@@ -87,9 +89,9 @@ func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media [
 	}
 
 	audReport := MediaReport{Role: "audio", Device: audSpec}
-	enc2 := camera.AudioOpus
-	if strings.EqualFold(opts.AudioCodec, "pcmu") {
-		enc2 = camera.AudioPCMU
+	enc2, err := audioEncoding(opts.AudioCodec)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	kind, arg, _ = strings.Cut(audSpec, ":")
 	switch kind {
@@ -112,6 +114,31 @@ func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media [
 		return nil, nil, nil, fmt.Errorf("board: audio %s: %w", audSpec, err)
 	}
 	return video, audio, []MediaReport{camReport, encReport, audReport}, nil
+}
+
+// simCamera is the simulated camera: the embedded test pattern, or the Annex-B H.264 file
+// clip looped.
+func simCamera(clip string) (*camera.TestPattern, error) {
+	var o camera.TestPatternOptions
+	if clip != "" {
+		b, err := os.ReadFile(clip)
+		if err != nil {
+			return nil, fmt.Errorf("sim_clip: %w", err)
+		}
+		o.Clip = b
+	}
+	return camera.NewTestPattern(o)
+}
+
+// audioEncoding reads an audio codec name: "opus" (also the default) or "pcmu".
+func audioEncoding(codec string) (camera.AudioEncoding, error) {
+	switch strings.ToLower(codec) {
+	case "", "opus":
+		return camera.AudioOpus, nil
+	case "pcmu":
+		return camera.AudioPCMU, nil
+	}
+	return camera.AudioOpus, fmt.Errorf("board: unknown audio codec %q (opus or pcmu)", codec)
 }
 
 // encoderOptions reads an encoder string.

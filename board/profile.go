@@ -10,8 +10,8 @@ import (
 )
 
 // Profile is what lenscap knows about a kind of board: its GPIO chip, the default pins of the
-// privacy button and LEDs, and which camera, encoder and microphone it should use. The media
-// fields are descriptions for now: the camera issue turns them into drivers.
+// privacy button and LEDs, and which camera, encoder and microphone it uses. Open makes the
+// drivers its media strings (as MediaConfig overrides them) describe; Inspect reports on them.
 type Profile struct {
 	// Name is the board's name, as --board takes it ("rpi4").
 	Name string
@@ -24,8 +24,9 @@ type Profile struct {
 	// ("17") on Chip. Empty on the generic board: from config.
 	Button, PrivacyLED, LiveLED string
 	// Camera, Encoder and Audio say which capture device, H.264 encoder and microphone the
-	// board should use: "csi-rpicam" (a CSI camera through libcamera), "v4l2:/dev/video0",
-	// "v4l2-m2m:auto" (the SoC's hardware encoder), "software", "alsa:default".
+	// board uses, as MediaConfig's strings: "csi-rpicam" (a CSI camera through libcamera),
+	// "v4l2:/dev/video0", "sim"; "v4l2-m2m:auto" (the SoC's hardware encoder), "software",
+	// "auto"; "alsa:default", "tone".
 	Camera, Encoder, Audio string
 }
 

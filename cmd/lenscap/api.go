@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -17,6 +20,23 @@ import (
 
 // maxAPIBody bounds the body of an API request: a privacy change is a few bytes.
 const maxAPIBody = 4 << 10
+
+// favicon is the page's icon, served at /favicon.ico (an SVG: the page's link says so).
+//
+//go:embed web/favicon.svg
+var favicon []byte
+
+// pageCSP is the viewer page's Content-Security-Policy: its inline script and style, its own
+// icon, and nothing but its own origin to talk to (fetch and the WebSocket).
+const pageCSP = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+	"img-src 'self'; media-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+
+// tokenMarker is where servePage tells the page that the API needs a token, so that the page
+// can ask for one without first failing a request. The page reads <html data-token>.
+var (
+	tokenMarker   = []byte(`<html lang="en">`)
+	tokenRequired = []byte(`<html lang="en" data-token="required">`)
+)
 
 // stateJSON is the body of GET /api/state and of the viewers' state messages.
 type stateJSON struct {
@@ -59,6 +79,7 @@ func (a *api) state() stateJSON {
 func (a *api) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.servePage)
+	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	mux.HandleFunc("GET /healthz", a.serveHealth)
 	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.state()) })
 	mux.HandleFunc("POST /api/privacy", a.servePrivacy)
@@ -75,14 +96,15 @@ func (a *api) handler() http.Handler {
 	return a.authorize(mux)
 }
 
-// authorize requires the bearer token, when one is configured, on everything but the page.
-// Browsers cannot set headers on a WebSocket, so ?token= is accepted too.
+// authorize requires the bearer token, when one is configured, on everything but the page and
+// its icon. Browsers cannot set headers on a WebSocket, so ?token= is accepted too (the page
+// takes its token from its address's fragment, #token=, which no request carries).
 func (a *api) authorize(next http.Handler) http.Handler {
 	if a.token == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" {
+		if r.URL.Path == "/" || r.URL.Path == "/favicon.ico" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -102,8 +124,19 @@ func (a *api) authorize(next http.Handler) http.Handler {
 func (a *api) servePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; media-src 'self' blob:; connect-src 'self'")
-	_, _ = w.Write(a.page)
+	w.Header().Set("Content-Security-Policy", pageCSP)
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	page := a.page
+	if a.token != "" {
+		page = bytes.Replace(page, tokenMarker, tokenRequired, 1)
+	}
+	_, _ = w.Write(page)
+}
+
+func serveFavicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "max-age=86400")
+	_, _ = w.Write(favicon)
 }
 
 func (a *api) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -121,15 +154,18 @@ type privacyRequest struct {
 	Audio *bool `json:"audio"`
 }
 
+// privacyUsage is what POST /api/privacy takes, for error messages.
+const privacyUsage = `send {"video":true} and/or {"audio":false}`
+
 func (a *api) servePrivacy(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
 	var req privacyRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeBody(w, r, &req, privacyUsage); err != nil {
 		a.refuse(w, err)
 		return
 	}
 	if req.Video == nil && req.Audio == nil {
-		writeError(w, http.StatusBadRequest, `name a kind: {"video":true} and/or {"audio":false}`, a.state())
+		writeError(w, http.StatusBadRequest, "name a kind: "+privacyUsage, a.state())
 		return
 	}
 	_, err := a.dev.SetPrivacy(r.Context(), device.Change{Video: req.Video, Audio: req.Audio, By: device.ByRemote, At: at})
@@ -177,9 +213,10 @@ func (a *api) refuse(w http.ResponseWriter, err error) {
 	writeError(w, status, err.Error(), a.state())
 }
 
-// decodeBody reads one JSON object of at most maxAPIBody bytes; unknown fields are ignored,
-// a field of the wrong type is an error.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+// decodeBody reads one JSON object of at most maxAPIBody bytes into v. Any other body is an
+// *errBody that says what is wrong in the request's terms, not Go's ("video must be true or
+// false", "unknown key \"colour\""), followed by usage where that helps.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, usage string) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -188,10 +225,61 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return &errBody{http.StatusBadRequest, "reading body: " + err.Error()}
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return &errBody{http.StatusBadRequest, "malformed JSON: " + err.Error()}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &errBody{http.StatusBadRequest, "empty body: " + usage}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &errBody{http.StatusBadRequest, jsonProblem(err, usage)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &errBody{http.StatusBadRequest, "one JSON object only, nothing after it: " + usage}
 	}
 	return nil
+}
+
+// jsonProblem says what a json.Decoder's error means for the request.
+func jsonProblem(err error, usage string) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return "the body must be a JSON object: " + usage
+	case errors.As(err, &typeErr):
+		return typeErr.Field + " must be " + jsonKindName(typeErr.Type)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d: %s", syntaxErr.Offset, strings.TrimPrefix(syntaxErr.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the body ends before the object does"
+	}
+	// encoding/json has no type for an unknown field: its message is `json: unknown field "x"`.
+	if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown key " + key + ": " + usage
+	}
+	return "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKindName says which JSON values a Go type takes.
+func jsonKindName(t reflect.Type) string {
+	if t == nil {
+		return "of another type"
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, st stateJSON) {
