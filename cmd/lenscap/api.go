@@ -52,28 +52,17 @@ type stateJSON struct {
 
 // api is lenscap's HTTP API and viewer page, in front of the rtc server's signalling.
 type api struct {
-	dev     *device.Device
-	srv     *rtc.Server
-	log     *slog.Logger
-	id      string
-	board   string
-	token   string
-	started time.Time
-	page    []byte
+	dev *device.Device
+	srv *rtc.Server
+	log *slog.Logger
+	// state is what GET /api/state and the answers to changes report.
+	state func() stateJSON
+	token string
+	page  []byte
 	// metrics serves /metrics; nil: not served.
 	metrics http.Handler
 	// press presses the simulated button; nil on a real board.
 	press func(at time.Time) (device.Status, error)
-}
-
-func (a *api) state() stateJSON {
-	st := a.dev.Status()
-	n := 0
-	if a.srv != nil {
-		n = a.srv.Viewers()
-	}
-	return stateJSON{ID: a.id, Board: a.board, Video: st.Video, Audio: st.Audio, Viewers: n, Seq: st.Seq, Unsaved: st.Unsaved,
-		Uptime: time.Since(a.started).Round(time.Millisecond).Seconds()}
 }
 
 func (a *api) handler() http.Handler {

@@ -4,18 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lenscap/lenscap/board"
 	"github.com/lenscap/lenscap/device"
-	"github.com/lenscap/lenscap/rtc"
 	"github.com/lenscap/lenscap/rtc/rtctest/chromiumtest"
 )
 
@@ -28,43 +24,12 @@ type apiServer struct {
 
 func startAPI(t *testing.T, token string) *apiServer {
 	t.Helper()
-	b, err := board.Open("sim", board.Options{})
-	if err != nil {
-		t.Fatal(err)
+	var extra []string
+	if token != "" {
+		extra = append(extra, "--token", token)
 	}
-	dev, err := device.New(device.Config{Store: device.NewStore(t.TempDir())}, b.Drivers()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &api{dev: dev, log: slog.New(slog.DiscardHandler), id: "test", board: b.Name, token: token,
-		started: time.Now(), page: viewerPage}
-	codecs := map[device.Kind]device.Codec{}
-	for _, d := range b.Drivers() {
-		codecs[d.Kind()] = d.Codec()
-	}
-	srv, err := rtc.NewServer(rtc.Config{Logger: slog.New(slog.DiscardHandler), LoopbackOnly: true,
-		State: func() any { return a.state() }}, codecs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.srv = srv
-	dev.AddSink(srv)
-	dev.Watch(func(device.Status) { srv.StateChanged() })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dev.Run(ctx) }()
-	<-dev.Ready()
-	hs := httptest.NewServer(a.handler())
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		srv.Close()
-		hs.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("device.Run: %v", err)
-		}
-	})
-	return &apiServer{url: hs.URL, dev: dev}
+	d := startDaemon(t, t.TempDir(), extra...)
+	return &apiServer{url: d.url, dev: d.dev}
 }
 
 func (s *apiServer) do(t *testing.T, method, path, body string) (*http.Response, []byte) {

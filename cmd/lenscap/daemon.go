@@ -141,8 +141,8 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 }
 
 func (d *daemon) newAPI() *api {
-	a := &api{dev: d.dev, srv: d.srv, log: d.log.With("component", "api"), id: d.cfg.ID, board: d.board.Name,
-		token: d.cfg.Token, started: d.started, page: viewerPage,
+	a := &api{dev: d.dev, srv: d.srv, log: d.log.With("component", "api"), state: d.state,
+		token: d.cfg.Token, page: viewerPage,
 		metrics: newMetrics(daemonMetricsSources(d.dev, d.srv, d.board), d.cuts)}
 	if d.board.Simulated {
 		a.press = d.simulatedPress
@@ -151,7 +151,12 @@ func (d *daemon) newAPI() *api {
 }
 
 // state is what GET /api/state, the viewers' state messages and the MQTT state report.
-func (d *daemon) state() stateJSON { return d.api.state() }
+func (d *daemon) state() stateJSON {
+	st := d.dev.Status()
+	return stateJSON{ID: d.cfg.ID, Board: d.board.Name, Video: st.Video, Audio: st.Audio,
+		Viewers: d.srv.Viewers(), Seq: st.Seq, Unsaved: st.Unsaved,
+		Uptime: time.Since(d.started).Round(time.Millisecond).Seconds()}
+}
 
 // stateChanged is the device's watcher: the viewers' pages, the broker and the privacy LED
 // learn every change. It runs with the device's lock held: each only takes note.
