@@ -3,6 +3,7 @@ package board
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	conngpio "periph.io/x/conn/v3/gpio"
@@ -36,7 +37,9 @@ type MediaReport struct {
 	Role      string // "camera", "encoder", "audio"
 	Device    string // the profile's description
 	Available bool
-	Note      string // why not, when not
+	// Off is media configured "none": nothing of it opens, and it is not missing.
+	Off  bool
+	Note string // why not, when not
 }
 
 // Err is what stops the daemon: every error, joined; nil when the GPIO side is usable.
@@ -120,10 +123,17 @@ func inspect(name string, opts Options) (*Board, Report) {
 // missingMedia lists the media that is not available, as Report.Missing does.
 func missingMedia(media []MediaReport) []string {
 	var m []string
+	off := 0
 	for _, md := range media {
-		if !md.Available {
+		switch {
+		case md.Off:
+			off++
+		case !md.Available:
 			m = append(m, fmt.Sprintf("%s %s: %s", md.Role, md.Device, md.Note))
 		}
+	}
+	if off > 0 && off == countRoles(media, "camera", "audio") {
+		m = append(m, "camera and audio are both none: nothing to stream")
 	}
 	return m
 }
@@ -185,4 +195,15 @@ func or(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// countRoles counts the media of the given roles.
+func countRoles(media []MediaReport, roles ...string) int {
+	n := 0
+	for _, md := range media {
+		if slices.Contains(roles, md.Role) {
+			n++
+		}
+	}
+	return n
 }

@@ -55,10 +55,13 @@ func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media [
 	kind, arg, _ := strings.Cut(camSpec, ":")
 	switch kind {
 	case "none":
-		camReport.Note = "not wired (camera: none)"
+		camReport.Off, camReport.Note = true, "off (camera: none)"
 	case "sim":
 		video, err = simCamera(opts.SimClip)
-		camReport.Available = true
+		camReport.Available, camReport.Note = true, "the test pattern"
+		if opts.SimClip != "" {
+			camReport.Note = "looping " + opts.SimClip
+		}
 	case "csi-rpicam", "rpicam":
 		program := "rpicam-vid"
 		if _, lerr := exec.LookPath(program); lerr != nil {
@@ -96,10 +99,10 @@ func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media [
 	kind, arg, _ = strings.Cut(audSpec, ":")
 	switch kind {
 	case "none":
-		audReport.Note = "not wired (audio: none)"
+		audReport.Off, audReport.Note = true, "off (audio: none)"
 	case "tone":
 		audio, err = camera.NewTestTone(camera.TestToneOptions{Encoding: enc2})
-		audReport.Available = true
+		audReport.Available, audReport.Note = true, "the 1 kHz test tone"
 	case "alsa":
 		card, dev, perr := alsaDevice(arg)
 		if perr != nil {
