@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -270,8 +271,8 @@ func BrokerOptions(brokerURL string, t TLS) (*paho.ClientOptions, error) {
 	return opts, nil
 }
 
-// ParseBrokerURL parses and checks a broker URL, adding the scheme's default port when it has
-// none. Its errors never contain the password.
+// ParseBrokerURL parses and checks a broker URL (see Config.BrokerURL; a port is 1 to 65535),
+// adding the scheme's default port when it has none. Its errors never contain the password.
 func ParseBrokerURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("mqtt: no broker URL")
@@ -288,6 +289,14 @@ func ParseBrokerURL(raw string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("mqtt: broker %q: no host", u.Redacted())
 	}
+	if strings.HasSuffix(u.Host, ":") { // "host:": a port was meant but is missing
+		return nil, fmt.Errorf("mqtt: broker %q: port: want 1 to 65535", u.Redacted())
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("mqtt: broker %q: port: want 1 to 65535", u.Redacted())
+		}
+	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("mqtt: broker %q: want no path, query or fragment", u.Redacted())
 	}
@@ -296,4 +305,20 @@ func ParseBrokerURL(raw string) (*url.URL, error) {
 	}
 	u.Path = ""
 	return u, nil
+}
+
+// BrokerURLWithPort returns the broker URL raw with its scheme's default port (1883 plain,
+// 8883 TLS) when it has none, and raw itself, as written, when it has one or when
+// ParseBrokerURL rejects it (the caller reports that with ParseBrokerURL's error).
+func BrokerURLWithPort(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Port() != "" {
+		return raw
+	}
+	withPort, err := ParseBrokerURL(raw)
+	if err != nil {
+		return raw
+	}
+	u.Host = withPort.Host
+	return u.String()
 }

@@ -55,6 +55,37 @@ func TestBrokerOptionsFromURL(t *testing.T) {
 	}
 }
 
+func TestParseBrokerURLChecksThePort(t *testing.T) {
+	for _, bad := range []string{"mqtt://u:hunter2@h:0", "mqtt://u:hunter2@h:", "mqtt://u:hunter2@h:65536", "mqtt://u:hunter2@h:99999"} {
+		_, err := ParseBrokerURL(bad)
+		if err == nil {
+			t.Errorf("%q: accepted", bad)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: the error shows the password: %v", bad, err)
+		}
+	}
+	for _, good := range []string{"mqtt://h:1", "mqtts://h:65535", "ssl://[::1]"} {
+		if _, err := ParseBrokerURL(good); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+}
+
+func TestBrokerURLWithPortAddsOnlyAMissingPort(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{in: "tcp://u:p@h", want: "tcp://u:p@h:1883"},
+		{in: "SSL://[::1]", want: "ssl://[::1]:8883"},
+		{in: "mqtts://u:p%2Fw@h:99", want: "mqtts://u:p%2Fw@h:99"}, // as written
+		{in: "mqtt://h:", want: "mqtt://h:"},                       // rejected by ParseBrokerURL: as written
+		{in: "http://h", want: "http://h"},
+		{in: "", want: ""},
+	} {
+		if got := BrokerURLWithPort(tc.in); got != tc.want {
+			t.Errorf("BrokerURLWithPort(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestNewRefusesABadConfiguration(t *testing.T) {
 	dev := &fakeDevice{}
 	good := Config{BrokerURL: "mqtt://127.0.0.1:1883", ID: "cam-1", Device: dev}

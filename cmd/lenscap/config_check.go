@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lenscap/lenscap/mqtt"
 )
 
 // normalize trims the values, lower-cases the enumerations, drops empty and repeated list
@@ -29,7 +31,7 @@ func (c *Config) normalize() {
 	}
 	c.Groups = cleanList(c.Groups, false)
 	c.ButtonKinds = cleanList(c.ButtonKinds, true)
-	c.MQTT = withDefaultPort(c.MQTT)
+	c.MQTT = mqtt.BrokerURLWithPort(c.MQTT)
 }
 
 func cleanList(in []string, lower bool) []string {
@@ -44,23 +46,6 @@ func cleanList(in []string, lower bool) []string {
 		}
 	}
 	return out
-}
-
-var mqttDefaultPorts = map[string]string{"mqtt": "1883", "tcp": "1883", "mqtts": "8883", "ssl": "8883"}
-
-// withDefaultPort adds the scheme's port to an MQTT URL that has none (paho dials the URL's
-// host as it is). Anything else is left for Validate.
-func withDefaultPort(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Port() != "" || strings.HasSuffix(u.Host, ":") {
-		return raw
-	}
-	port, ok := mqttDefaultPorts[u.Scheme]
-	if !ok {
-		return raw
-	}
-	u.Host = net.JoinHostPort(u.Hostname(), port)
-	return u.String()
 }
 
 // deriveDefaults fills ID and StateDir when no layer set them.
@@ -95,15 +80,11 @@ func (c *Config) deriveDefaults(p platform, getenv func(string) string) error {
 }
 
 var (
-	topicNameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	topicLevelRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	// gpioLineRE is a GPIO line's name or offset; gpioChipRE a chip's label, name or path.
 	gpioLineRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 	gpioChipRE  = regexp.MustCompile(`^[A-Za-z0-9_./:-]{1,64}$`)
 	boardNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	hostnameRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
-	// reservedIDs are topic levels that lenscap/<id>/... would collide with.
-	reservedIDs = []string{"all", "group"}
 )
 
 // idFromHostname makes a device id of a host name: up to its first dot, characters other than
@@ -122,7 +103,7 @@ func idFromHostname(name string) string {
 	switch s := string(id); {
 	case s == "":
 		return "lenscap"
-	case slices.Contains(reservedIDs, s):
+	case mqtt.ValidID(s) != nil: // of the right characters and length: a reserved id
 		return "lenscap-" + s
 	default:
 		return s
@@ -138,15 +119,58 @@ func (c Config) Validate() error {
 	if c.Board != boardSim && c.Board != boardAuto && !boardNameRE.MatchString(c.Board) {
 		bad("board", "%q: want sim, auto or a board name of [a-z0-9._-]", c.Board)
 	}
-	if err := checkListen(c.Listen); err != nil {
-		bad("listen", "%q: %v", c.Listen, err)
-	}
 	if c.StateDir == "" || strings.ContainsRune(c.StateDir, 0) {
 		bad("state_dir", "%q: want a directory", c.StateDir)
 	}
-	if err := checkMQTTURL(c.MQTT); err != nil {
-		bad("mqtt", "%v", err)
+	c.validateNetwork(bad)
+	c.validateMedia(bad)
+	c.validateGPIO(bad)
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q: want text or json", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// validateNetwork checks the HTTP and MQTT settings; the MQTT rules are package mqtt's.
+func (c Config) validateNetwork(bad func(key, format string, args ...any)) {
+	if err := checkListen(c.Listen); err != nil {
+		bad("listen", "%q: %v", c.Listen, err)
+	}
+	for _, r := range c.Token { // the token itself is never printed
+		if r <= ' ' || r > '~' {
+			bad("token", "want printable ASCII without spaces")
+			break
+		}
+	}
+	if c.MQTT != "" {
+		if _, err := mqtt.ParseBrokerURL(c.MQTT); err != nil { // without the password
+			bad("mqtt", "%s", strings.TrimPrefix(err.Error(), "mqtt: "))
+		}
+	}
+	if c.MQTTListen != "off" {
+		if err := checkListen(c.MQTTListen); err != nil {
+			bad("mqtt_listen", "%q: %v (or off)", c.MQTTListen, err)
+		}
+	}
+	if err := mqtt.ValidID(c.ID); err != nil {
+		bad("id", "%v", err)
+	}
+	for _, g := range c.Groups {
+		if err := mqtt.ValidGroup(g); err != nil {
+			bad("groups", "%v", err)
+		}
+	}
+	if err := mqtt.ValidTopicPrefix(c.TopicPrefix); err != nil {
+		bad("topic_prefix", "%v", err)
+	}
+}
+
+// validateMedia checks the camera, encoder and microphone settings and the kinds of media
+// the button cuts.
+func (c Config) validateMedia(bad func(key, format string, args ...any)) {
 	if c.VideoSize != "" {
 		if _, _, err := parseSize(c.VideoSize); err != nil {
 			bad("video_size", "%q: %v", c.VideoSize, err)
@@ -158,30 +182,6 @@ func (c Config) Validate() error {
 	if c.VideoBitrate < 0 || (c.VideoBitrate > 0 && c.VideoBitrate < 50_000) {
 		bad("video_bitrate", "%d: want at least 50000 bits per second (0: the default)", c.VideoBitrate)
 	}
-	if c.MQTTListen != "off" {
-		if err := checkListen(c.MQTTListen); err != nil {
-			bad("mqtt_listen", "%q: %v (or off)", c.MQTTListen, err)
-		}
-	}
-	if !topicNameRE.MatchString(c.ID) {
-		bad("id", "%q: want 1 to 64 of [A-Za-z0-9_-]", c.ID)
-	} else if slices.Contains(reservedIDs, c.ID) {
-		bad("id", "%q is reserved for MQTT topics", c.ID)
-	}
-	for _, g := range c.Groups {
-		if !topicNameRE.MatchString(g) {
-			bad("groups", "%q: want 1 to 64 of [A-Za-z0-9_-]", g)
-		}
-	}
-	for _, r := range c.Token { // the token itself is never printed
-		if r <= ' ' || r > '~' {
-			bad("token", "want printable ASCII without spaces")
-			break
-		}
-	}
-	if err := checkTopicPrefix(c.TopicPrefix); err != nil {
-		bad("topic_prefix", "%q: %v", c.TopicPrefix, err)
-	}
 	if len(c.ButtonKinds) == 0 {
 		bad("button_kinds", "want video, audio or both")
 	}
@@ -190,17 +190,9 @@ func (c Config) Validate() error {
 			bad("button_kinds", "%q: want video or audio", k)
 		}
 	}
-	c.validateGPIO(bad)
 	if c.AudioCodec != "opus" && c.AudioCodec != "pcmu" {
 		bad("audio_codec", "%q: want opus or pcmu", c.AudioCodec)
 	}
-	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
-		bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		bad("log_format", "%q: want text or json", c.LogFormat)
-	}
-	return errors.Join(errs...)
 }
 
 // validateGPIO checks the button and LED settings.
@@ -252,44 +244,6 @@ func checkListen(addr string) error {
 	return nil
 }
 
-// checkMQTTURL validates an MQTT broker URL. Its messages never contain the password.
-func checkMQTTURL(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Parse's errors quote parts of the URL, which may be the password.
-		return errors.New("not a valid URL (percent-encode characters such as @ : / in the user name and password)")
-	}
-	shown := u.Redacted()
-	if _, ok := mqttDefaultPorts[u.Scheme]; !ok {
-		return fmt.Errorf("%q: want a mqtt://, mqtts://, tcp:// or ssl:// URL", shown)
-	}
-	if u.Hostname() == "" {
-		return fmt.Errorf("%q: no host", shown)
-	}
-	if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q: port: want 1 to 65535", shown)
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q: want no path, query or fragment", shown)
-	}
-	return nil
-}
-
-func checkTopicPrefix(p string) error {
-	if strings.HasPrefix(p, "$") {
-		return errors.New("must not start with $ (reserved by brokers)")
-	}
-	for _, level := range strings.Split(p, "/") {
-		if !topicLevelRE.MatchString(level) {
-			return errors.New("want topic levels of [A-Za-z0-9_.-] separated by /")
-		}
-	}
-	return nil
-}
-
 // Redacted returns a copy of c for logging, with the MQTT password and the token replaced by
 // "xxxxx". The copy shares no slices with c.
 func (c Config) Redacted() Config {
@@ -312,45 +266,8 @@ func (c Config) Redacted() Config {
 // LogValue makes slog print the redacted configuration, whatever the caller passes.
 func (c Config) LogValue() slog.Value {
 	r := c.Redacted()
-	return slog.GroupValue(
-		slog.String("board", r.Board),
-		slog.String("listen", r.Listen),
-		slog.String("state_dir", r.StateDir),
-		slog.String("mqtt", r.MQTT),
-		slog.String("mqtt_listen", r.MQTTListen),
-		slog.String("sim_clip", r.SimClip),
-		slog.String("camera", r.Camera),
-		slog.String("encoder", r.Encoder),
-		slog.String("encoder_format", r.EncoderFormat),
-		slog.String("audio", r.Audio),
-		slog.String("video_size", r.VideoSize),
-		slog.Int("video_fps", r.VideoFPS),
-		slog.Int("video_bitrate", r.VideoBitrate),
-		slog.String("mqtt_ca", r.MQTTCA),
-		slog.String("mqtt_cert", r.MQTTCert),
-		slog.String("mqtt_key", r.MQTTKey),
-		slog.String("id", r.ID),
-		slog.Any("groups", r.Groups),
-		slog.String("token", r.Token),
-		slog.String("topic_prefix", r.TopicPrefix),
-		slog.Bool("remote_may_lift", r.RemoteMayLift),
-		slog.Any("button_kinds", r.ButtonKinds),
-		slog.String("gpio_chip", r.GPIOChip),
-		slog.String("button_pin", r.ButtonPin),
-		slog.String("button_mode", r.ButtonMode),
-		slog.String("button_active", r.ButtonActive),
-		slog.String("button_pull", r.ButtonPull),
-		slog.Duration("button_debounce", r.ButtonDebounce),
-		slog.Duration("button_hold", r.ButtonHold),
-		slog.String("privacy_led_pin", r.PrivacyLEDPin),
-		slog.String("privacy_led_active", r.PrivacyLEDActive),
-		slog.String("live_led_pin", r.LiveLEDPin),
-		slog.String("live_led_active", r.LiveLEDActive),
-		slog.String("audio_codec", r.AudioCodec),
-		slog.String("log_level", r.LogLevel),
-		slog.String("log_format", r.LogFormat),
-		slog.String("config_file", r.ConfigFile),
-	)
+	attrs := configSettings().Attrs(&r)
+	return slog.GroupValue(append(attrs, slog.String("config_file", r.ConfigFile))...)
 }
 
 // SlogLevel is LogLevel as a slog.Level (Info for an unknown level: Validate rejects those).

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lenscap/lenscap/mqtt"
 )
 
 func TestInvalidValuesAreRejected(t *testing.T) {
@@ -229,7 +231,7 @@ func TestIDFromHostname(t *testing.T) {
 		if got := idFromHostname(in); got != want {
 			t.Errorf("idFromHostname(%q) = %q, want %q", in, got, want)
 		}
-		if !topicNameRE.MatchString(idFromHostname(in)) {
+		if mqtt.ValidID(idFromHostname(in)) != nil {
 			t.Errorf("idFromHostname(%q) = %q is not a valid id", in, idFromHostname(in))
 		}
 	}

@@ -18,11 +18,22 @@ var errMissing = errors.New("doctor: something lenscap needs is missing")
 // it would use and what is missing, without streaming. It returns errMissing (exit status 1)
 // when something needed is missing.
 func runDoctor(args []string, getenv func(string) string, out io.Writer) error {
-	cfg, err := loadConfig(args, getenv)
+	cfg, err := loadCommandConfig(hostPlatform(), doctorUsage, args, getenv)
 	if err != nil {
 		return err
 	}
 	return doctor(cfg, boardOptions(cfg), out)
+}
+
+// doctorUsage is the head of `lenscap doctor -h`.
+func doctorUsage(board string) string {
+	return `usage: lenscap doctor [flags]
+
+Doctor prints the board lenscap would use, its pins, camera, encoder and microphone, and what
+is missing, without streaming; it exits 1 when something needed is missing. It reads the
+daemon's configuration: the same flags, file and environment.
+
+` + configHelp(board)
 }
 
 // doctor prints the report of the configured board.
@@ -41,29 +52,17 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 		fmt.Fprintf(w, "gpio chip\t%s\t\n", r.Chip)
 	}
 	for _, p := range r.Pins {
-		status := "ok"
-		switch {
-		case p.Err != nil:
-			status = "MISSING"
-		case p.Line == board.NoPin:
-			status = "not wired"
-		}
-		detail := ""
-		switch p.Role {
-		case "button":
-			detail = fmt.Sprintf("%s, active %s, pull %s, debounce %s, hold %s", cfg.ButtonMode, cfg.ButtonActive,
-				cfg.ButtonPull, cfg.ButtonDebounce, holdText(cfg))
-		case "privacy LED":
-			detail = "active " + cfg.PrivacyLEDActive
-		case "live LED":
-			detail = "active " + cfg.LiveLEDActive
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s (%s)\n", p.Role, p.Line, status, detail)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Role, p.Line, pinText(cfg, p))
 	}
 	for _, m := range r.Media {
 		status := "ok"
-		if !m.Available {
+		switch {
+		case m.Off:
+			status = m.Note
+		case !m.Available:
 			status = "MISSING: " + m.Note
+		case m.Note != "":
+			status = "ok (" + m.Note + ")"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", m.Role, m.Device, status)
 	}
@@ -78,6 +77,28 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 		fmt.Fprintln(out, "  -", strings.ReplaceAll(m, "\n", "\n    "))
 	}
 	return fmt.Errorf("%w: %d problem(s)", errMissing, len(missing))
+}
+
+// pinText is a pin's status and how it is configured: "ok (active high)".
+func pinText(cfg Config, p board.PinReport) string {
+	status := "ok"
+	switch {
+	case p.Err != nil:
+		status = "MISSING"
+	case p.Line == board.NoPin:
+		status = "not wired"
+	}
+	detail := ""
+	switch p.Role {
+	case "button":
+		detail = fmt.Sprintf("%s, active %s, pull %s, debounce %s, hold %s", cfg.ButtonMode, cfg.ButtonActive,
+			cfg.ButtonPull, cfg.ButtonDebounce, holdText(cfg))
+	case "privacy LED":
+		detail = "active " + cfg.PrivacyLEDActive
+	case "live LED":
+		detail = "active " + cfg.LiveLEDActive
+	}
+	return status + " (" + detail + ")"
 }
 
 func holdText(cfg Config) string {

@@ -6,8 +6,6 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lenscap/lenscap/cmd/internal/settings"
 	"github.com/lenscap/lenscap/device"
 )
 
@@ -30,31 +29,62 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stderr)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stdout, err)
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lenscap:", err)
-		os.Exit(1)
+	if code := settings.Exit("lenscap", err, os.Stdout, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 
-// run is the daemon (or, with "sim-fleet" first, a simulated fleet; with "doctor" first, the
-// board check of doctor.go): it returns nil when ctx is cancelled (SIGINT, SIGTERM) and everything
-// has shut down, or the error that stopped it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "sim-fleet" {
-		return runSimFleet(ctx, args[1:], getenv, stderr)
+// subcommand is a word that, first on the command line, runs something other than the daemon
+// with the words after it.
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error
+}
+
+// subcommands are lenscap's subcommands, in the order `lenscap -h` lists them. (A function,
+// not a variable: the daemon's usage lists them, and their run functions reach that usage.)
+func subcommands() []subcommand {
+	return []subcommand{
+		{"doctor", "print the board, its pins, camera, encoder and microphone, and what is missing",
+			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
+				return runDoctor(args, getenv, os.Stdout)
+			}},
+		{"sim-fleet", "run simulated cameras' control planes against a broker, to try fleet commands",
+			func(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stderr io.Writer) error {
+				return runSimFleet(ctx, args, getenv, stderr)
+			}},
 	}
-	if len(args) > 0 && args[0] == "doctor" {
-		return runDoctor(args[1:], getenv, os.Stdout)
+}
+
+// run is the daemon, or the subcommand named by the first word of args: it returns nil when
+// ctx is cancelled (SIGINT, SIGTERM) and everything has shut down, or the error that stopped
+// it. For -h and --version it returns an error that wraps flag.ErrHelp, whose text is the
+// help or the version (main prints it on stdout and exits 0).
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stderr io.Writer) error {
+	if len(args) > 0 {
+		for _, sc := range subcommands() {
+			if args[0] == sc.name {
+				return sc.run(ctx, args[1:], getenv, stdin, stderr)
+			}
+		}
 	}
 	cfg, err := loadConfig(args, getenv)
 	if err != nil {
 		return err
 	}
 	return runDaemon(ctx, cfg, getenv, stdin, stderr)
+}
+
+// daemonUsage is the head of `lenscap -h`: the usage lines, the subcommands and the settings.
+func daemonUsage(board string) string {
+	var b strings.Builder
+	b.WriteString("usage: lenscap [flags]\n       lenscap COMMAND [flags]\n\n")
+	b.WriteString("Without a command, lenscap is the camera's daemon. Commands (lenscap COMMAND -h for each):\n")
+	for _, sc := range subcommands() {
+		fmt.Fprintf(&b, "  %-10s %s\n", sc.name, sc.summary)
+	}
+	b.WriteString("\n" + configHelp(board))
+	return b.String()
 }
 
 // pressFromTerminal presses the simulated button for each line typed (Enter).

@@ -1,23 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/lenscap/lenscap/cmd/internal/settings"
 	"github.com/lenscap/lenscap/mqtt"
-	"gopkg.in/yaml.v3"
 )
 
 // config is how lenscapctl reaches the broker. Each setting is a YAML key of the --config file
 // (mqtt), an environment variable (LENSCAP_MQTT) and a flag (--mqtt); flags override the
-// environment, which overrides the file. The keys are those of lenscap's own configuration.
+// environment, which overrides the file. The keys are those of lenscap's own configuration,
+// and the file may be lenscap's: the keys lenscapctl does not use are ignored.
 type config struct {
 	MQTT        string        // broker URL with the operator's credentials
 	TopicPrefix string        // topic prefix
@@ -28,41 +27,41 @@ type config struct {
 
 const defaultBroker = "mqtt://127.0.0.1:1883" // the embedded broker of `make run`
 
-// setting is one key of config.
-type setting struct {
-	key, usage string
-	set        func(c *config, v string) error
+// configSettings is lenscapctl's settings: the broker's, as lenscap's, and the timeout.
+func configSettings() *settings.Table[config] {
+	broker := settings.BrokerSettings("MQTT broker `URL` with the operator's credentials (mqtt://user:password@host:1883, mqtts:// for TLS; default "+defaultBroker+")",
+		func(c *config) settings.Broker {
+			return settings.Broker{URL: &c.MQTT, TopicPrefix: &c.TopicPrefix, CA: &c.CA, Cert: &c.Cert, Key: &c.Key}
+		})
+	timeout := settings.Duration("timeout", "how long to wait for acks (`duration`, default 5s)",
+		func(c *config) *time.Duration { return &c.Timeout })
+	return &settings.Table[config]{IgnoreUnknownKeys: true, Settings: append(broker, timeout)}
 }
 
-func settings() []setting {
-	str := func(f func(*config) *string) func(*config, string) error {
-		return func(c *config, v string) error { *f(c) = strings.TrimSpace(v); return nil }
+// loadConfig applies to the defaults the file, the environment and the flags of cl, then
+// checks the result.
+func loadConfig(cl *settings.CommandLine[config], getenv func(string) string) (config, error) {
+	c := config{MQTT: defaultBroker, Timeout: 5 * time.Second}
+	if _, err := cl.Load(&c, getenv); err != nil {
+		return config{}, err
 	}
-	return []setting{
-		{"mqtt", "MQTT broker `URL` with the operator's credentials (mqtt://user:password@host:1883, mqtts:// for TLS; default " + defaultBroker + ")",
-			str(func(c *config) *string { return &c.MQTT })},
-		{"topic_prefix", "MQTT topic `prefix` (default " + mqtt.DefaultTopicPrefix + ")",
-			str(func(c *config) *string { return &c.TopicPrefix })},
-		{"mqtt_ca", "PEM `file` of the CAs of the broker's certificate (mqtts://)",
-			str(func(c *config) *string { return &c.CA })},
-		{"mqtt_cert", "PEM client certificate `file` (mTLS)",
-			str(func(c *config) *string { return &c.Cert })},
-		{"mqtt_key", "PEM client key `file` (mTLS)",
-			str(func(c *config) *string { return &c.Key })},
-		{"timeout", "how long to wait for acks (`duration`, default 5s)",
-			func(c *config, v string) error {
-				d, err := time.ParseDuration(strings.TrimSpace(v))
-				if err != nil || d <= 0 {
-					return fmt.Errorf("%q: want a positive duration such as 5s", v)
-				}
-				c.Timeout = d
-				return nil
-			}},
+	for _, p := range []*string{&c.MQTT, &c.TopicPrefix, &c.CA, &c.Cert, &c.Key} {
+		*p = strings.TrimSpace(*p)
 	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = mqtt.DefaultTopicPrefix
+	}
+	if err := mqtt.ValidTopicPrefix(c.TopicPrefix); err != nil {
+		return config{}, fmt.Errorf("config: topic_prefix: %w", err)
+	}
+	if _, err := mqtt.ParseBrokerURL(c.MQTT); err != nil {
+		return config{}, fmt.Errorf("config: %w", err) // mqtt's errors name the setting
+	}
+	if c.Timeout <= 0 {
+		return config{}, fmt.Errorf("config: timeout: %s: want a positive duration such as 5s", c.Timeout)
+	}
+	return c, nil
 }
-
-func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
-func envName(key string) string  { return "LENSCAP_" + strings.ToUpper(key) }
 
 // invocation is a parsed command line.
 type invocation struct {
@@ -85,25 +84,8 @@ var commandFlags = map[string][]string{
 	"list":    {"json"},
 }
 
-// parseArgs reads the configuration (defaults, --config file, environment, flags) and the
-// command. Flags may come before or after the command.
-func parseArgs(args []string, getenv func(string) string) (*invocation, error) {
-	inv := &invocation{}
-	fs := flag.NewFlagSet("lenscapctl", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var configFile string
-	fs.StringVar(&configFile, "config", "", "YAML configuration `file` (also LENSCAP_CONFIG)")
-	type given struct {
-		s setting
-		v string
-	}
-	var globals []given
-	for _, s := range settings() {
-		fs.Func(flagName(s.key), s.usage+" (also "+envName(s.key)+")", func(v string) error {
-			globals = append(globals, given{s, v})
-			return nil
-		})
-	}
+// addFlags registers the commands' flags on fs.
+func (inv *invocation) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&inv.video, "video", false, "privacy: the video (with --audio: both; neither: both)")
 	fs.BoolVar(&inv.audio, "audio", false, "privacy: the audio")
 	fs.StringVar(&inv.device, "device", "", "the device `id`")
@@ -111,71 +93,83 @@ func parseArgs(args []string, getenv func(string) string) (*invocation, error) {
 	fs.BoolVar(&inv.all, "all", false, "every device")
 	fs.BoolVar(&inv.json, "json", false, "state, list: print JSON")
 	fs.DurationVar(&inv.expire, "expire", 0, "privacy: devices refuse the command after this `duration` (e.g. when it waited in the session of an offline device); 0: never")
+}
 
+// parseArgs reads the configuration (defaults, --config file, environment, flags) and the
+// command. Flags may come before or after the command. For -h it returns a
+// *settings.HelpError with the usage, for --version one with the version.
+func parseArgs(args []string, getenv func(string) string) (*invocation, error) {
+	inv := &invocation{}
+	fs := flag.NewFlagSet("lenscapctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cl := configSettings().Flags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	inv.addFlags(fs)
+	words, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if *showVersion {
+		return nil, settings.Version("lenscapctl", version)
+	}
+	if err := inv.setCommand(fs, words); err != nil {
+		return nil, err
+	}
+	if inv.cfg, err = loadConfig(cl, getenv); err != nil {
+		return nil, err
+	}
+	return inv, inv.check()
+}
+
+// parseInterspersed parses the flags of args wherever they are, and returns the other words.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var words []string
 	for rest := args; ; {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, &helpError{usage(fs)}
+				return nil, settings.Help(usageHead, fs)
 			}
 			return nil, fmt.Errorf("%w (lenscapctl -h)", err)
 		}
 		rest = fs.Args()
 		if len(rest) == 0 {
-			break
+			return words, nil
 		}
 		words = append(words, rest[0])
 		rest = rest[1:]
 	}
+}
+
+// setCommand sets the command and its words, and checks that the flags given are its own.
+func (inv *invocation) setCommand(fs *flag.FlagSet, words []string) error {
 	if len(words) == 0 {
-		return nil, errors.New("no command (want privacy, state or list; lenscapctl -h)")
+		return errors.New("no command (want privacy, state or list; lenscapctl -h)")
 	}
 	inv.command, inv.args = words[0], words[1:]
 	allowed, ok := commandFlags[inv.command]
 	if !ok {
-		return nil, fmt.Errorf("unknown command %q (want privacy, state or list; lenscapctl -h)", inv.command)
+		return fmt.Errorf("unknown command %q (want privacy, state or list; lenscapctl -h)", inv.command)
 	}
 	var bad []string
 	fs.Visit(func(f *flag.Flag) {
-		if slices.Contains([]string{"video", "audio", "device", "group", "all", "json", "expire"}, f.Name) && !slices.Contains(allowed, f.Name) {
+		if isCommandFlag(f.Name) && !slices.Contains(allowed, f.Name) {
 			bad = append(bad, "--"+f.Name)
 		}
 	})
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("%s: %s not allowed here", inv.command, strings.Join(bad, ", "))
+		return fmt.Errorf("%s: %s not allowed here", inv.command, strings.Join(bad, ", "))
 	}
+	return nil
+}
 
-	inv.cfg = config{MQTT: defaultBroker, Timeout: 5 * time.Second}
-	if configFile == "" {
-		configFile = getenv("LENSCAP_CONFIG")
-	}
-	if configFile != "" {
-		if err := loadFile(configFile, &inv.cfg); err != nil {
-			return nil, err
+// isCommandFlag reports whether name is a flag of some command (not a global one).
+func isCommandFlag(name string) bool {
+	for _, flags := range commandFlags {
+		if slices.Contains(flags, name) {
+			return true
 		}
 	}
-	for _, s := range settings() {
-		if v := getenv(envName(s.key)); v != "" {
-			if err := s.set(&inv.cfg, v); err != nil {
-				return nil, fmt.Errorf("config: %s: environment %s: %w", s.key, envName(s.key), err)
-			}
-		}
-	}
-	for _, g := range globals {
-		if err := g.s.set(&inv.cfg, g.v); err != nil {
-			return nil, fmt.Errorf("config: %s: flag --%s: %w", g.s.key, flagName(g.s.key), err)
-		}
-	}
-	if inv.cfg.TopicPrefix == "" {
-		inv.cfg.TopicPrefix = mqtt.DefaultTopicPrefix
-	}
-	if err := mqtt.ValidTopicPrefix(inv.cfg.TopicPrefix); err != nil {
-		return nil, fmt.Errorf("config: topic_prefix: %w", err)
-	}
-	if _, err := mqtt.ParseBrokerURL(inv.cfg.MQTT); err != nil {
-		return nil, fmt.Errorf("config: mqtt: %w", err)
-	}
-	return inv, inv.check()
+	return false
 }
 
 // check validates the command's words and flags.
@@ -223,56 +217,8 @@ func (c config) tls() mqtt.TLS {
 	return mqtt.TLS{CAFile: c.CA, CertFile: c.Cert, KeyFile: c.Key}
 }
 
-// fileConfig is the YAML file: lenscap's keys; the keys lenscapctl does not use are ignored,
-// so that one file can serve both.
-type fileConfig struct {
-	MQTT        *string `yaml:"mqtt"`
-	TopicPrefix *string `yaml:"topic_prefix"`
-	CA          *string `yaml:"mqtt_ca"`
-	Cert        *string `yaml:"mqtt_cert"`
-	Key         *string `yaml:"mqtt_key"`
-	Timeout     *string `yaml:"timeout"`
-}
-
-func loadFile(path string, c *config) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return fmt.Errorf("config: %s: %w", path, err)
-	}
-	var fc fileConfig
-	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config: %s: %v", path, err)
-	}
-	for key, v := range map[string]*string{"mqtt": fc.MQTT, "topic_prefix": fc.TopicPrefix, "mqtt_ca": fc.CA,
-		"mqtt_cert": fc.Cert, "mqtt_key": fc.Key, "timeout": fc.Timeout} {
-		if v == nil {
-			continue
-		}
-		for _, s := range settings() {
-			if s.key == key {
-				if err := s.set(c, *v); err != nil {
-					return fmt.Errorf("config: %s: %s: %w", path, key, err)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// helpError is returned for -h: its text is the usage.
-type helpError struct{ usage string }
-
-func (e *helpError) Error() string { return e.usage }
-func (e *helpError) Unwrap() error { return flag.ErrHelp }
-
-func usage(fs *flag.FlagSet) string {
-	var b bytes.Buffer
-	b.WriteString(`usage:
+// usageHead is the head of `lenscapctl -h`, above the flags.
+const usageHead = `usage:
   lenscapctl [flags] privacy on|off [--video] [--audio] (--device ID | --group G | --all)
   lenscapctl [flags] state [--device ID | --all] [--json]
   lenscapctl [flags] list [--json]
@@ -286,11 +232,7 @@ broker with their availability.
 
 Flags may come before or after the command. Each broker setting is also a key of the YAML
 --config file (mqtt, topic_prefix, mqtt_ca, mqtt_cert, mqtt_key, timeout) and an environment
-variable (LENSCAP_MQTT, ...); flags override the environment, which overrides the file.
+variable (LENSCAP_MQTT, ...); flags override the environment, which overrides the file. The
+file may be lenscap's: the keys lenscapctl does not use are ignored.
 
-`)
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	return b.String()
-}
+`

@@ -10,32 +10,30 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/lenscap/lenscap/cmd/internal/settings"
 )
+
+// version is set at build time (-ldflags -X main.version=...).
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stdout, err)
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lenscapctl:", err)
-		os.Exit(1)
+	if code := settings.Exit("lenscapctl", err, os.Stdout, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 
 // run is the command: it returns nil when every device addressed acknowledged ok (privacy) or
-// the output was written (state, list), and an error otherwise. For -h it returns an error
-// that wraps flag.ErrHelp and whose text is the usage.
+// the output was written (state, list), and an error otherwise. For -h and --version it
+// returns an error that wraps flag.ErrHelp and whose text is the usage or the version.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runEnv(ctx, args, os.Getenv, stdout, stderr)
 }

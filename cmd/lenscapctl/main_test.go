@@ -263,3 +263,28 @@ func TestUnreachableBrokerIsAnErrorWithoutThePassword(t *testing.T) {
 		t.Errorf("err = %v, want an error that does not show the password", err)
 	}
 }
+
+func TestVersionFlagReturnsTheVersion(t *testing.T) {
+	_, err := parseArgs([]string{"--version"}, env(nil))
+	if !errors.Is(err, flag.ErrHelp) || err.Error() != "lenscapctl "+version {
+		t.Errorf("--version: %v", err)
+	}
+}
+
+func TestConfigFileOfLenscapServesLenscapctl(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "lenscap.yaml")
+	os.WriteFile(file, []byte("board: auto\nmqtt: mqtts://cam-1:pw@broker\ngroups: [hall, indoor]\nbutton_kinds: [video]\n"+
+		"remote_may_lift: false\nbutton_debounce: 30ms\ntopic_prefix: site/cams\n"), 0o600)
+	inv, err := parseArgs([]string{"--config", file, "list"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.cfg.MQTT != "mqtts://cam-1:pw@broker" || inv.cfg.TopicPrefix != "site/cams" {
+		t.Errorf("config %+v", inv.cfg)
+	}
+	// Its own keys are still checked.
+	os.WriteFile(file, []byte("board: auto\ntimeout: soon\n"), 0o600)
+	if _, err := parseArgs([]string{"--config", file, "list"}, env(nil)); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("a bad timeout in the file: %v", err)
+	}
+}

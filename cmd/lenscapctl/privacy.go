@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -24,48 +25,19 @@ func runPrivacy(ctx context.Context, inv *invocation, stdout, stderr io.Writer) 
 
 	// The devices expected to answer: from the broker's retained states, subscribed to
 	// together with the acks (so that no ack is missed).
-	var topic, ackFilter string
+	topic, ackFilter, only := s.topics.AllCmd(), s.topics.Every("ack"), ""
 	switch {
 	case inv.device != "":
-		topic, ackFilter = s.topics.Cmd(inv.device), s.topics.Ack(inv.device)
-		err = s.loadRetained(ctx, cfg.Timeout, inv.device, ackFilter)
+		topic, ackFilter, only = s.topics.Cmd(inv.device), s.topics.Ack(inv.device), inv.device
 	case inv.group != "":
-		topic, ackFilter = s.topics.GroupCmd(inv.group), s.topics.Every("ack")
-		err = s.loadRetained(ctx, cfg.Timeout, "", ackFilter)
-	default:
-		topic, ackFilter = s.topics.AllCmd(), s.topics.Every("ack")
-		err = s.loadRetained(ctx, cfg.Timeout, "", ackFilter)
+		topic = s.topics.GroupCmd(inv.group)
 	}
-	if err != nil {
+	if err := s.loadRetained(ctx, cfg.Timeout, only, ackFilter); err != nil {
 		return err
 	}
-	expected := map[string]known{}
-	for _, d := range s.snapshot() {
-		switch {
-		case inv.device != "" && d.ID == inv.device,
-			inv.group != "" && slices.Contains(d.Groups, inv.group),
-			inv.all && (d.State != nil || d.Availability != ""):
-			expected[d.ID] = d
-		}
-	}
-	if inv.device != "" {
-		if _, ok := expected[inv.device]; !ok {
-			expected[inv.device] = known{ID: inv.device}
-		}
-	}
+	expected := expectedDevices(s.snapshot(), inv)
 
-	private := inv.args[0] == "on"
-	cmd := mqtt.Command{ID: fmt.Sprintf("ctl-%d-%s", time.Now().UnixMilli(), randomHex(3)), Action: mqtt.ActionPrivacy}
-	if inv.video || !inv.audio {
-		cmd.Video = &private
-	}
-	if inv.audio || !inv.video {
-		cmd.Audio = &private
-	}
-	if inv.expire > 0 {
-		exp := time.Now().Add(inv.expire + time.Second - 1).Unix()
-		cmd.Exp = &exp
-	}
+	cmd := privacyCommand(inv, time.Now())
 	payload, err := json.Marshal(cmd)
 	if err != nil {
 		return err
@@ -79,48 +51,79 @@ func runPrivacy(ctx context.Context, inv *invocation, stdout, stderr io.Writer) 
 	if len(expected) == 0 {
 		fmt.Fprintf(stderr, "no device known on %s (no retained state): waiting %s for acks\n", topic, cfg.Timeout)
 	}
-
-	start := time.Now()
-	progress := func() { // with s.mu held
-		got := 0
-		for id := range expected {
-			if _, ok := s.acks[id]; ok {
-				got++
-			}
-		}
-		fmt.Fprintf(stderr, "\rwaiting for acks of %s: %d/%d (%.1fs)", cmd.ID, got, len(expected), time.Since(start).Seconds())
-	}
-	s.waitUntil(ctx, cfg.Timeout, func() bool {
-		if len(expected) == 0 {
-			return false // anyone may answer: wait the whole timeout
-		}
-		for id := range expected {
-			if _, ok := s.acks[id]; !ok {
-				return false
-			}
-		}
-		return true
-	}, progress)
-	fmt.Fprintln(stderr)
+	awaitAcks(ctx, s, cmd.ID, expected, cfg.Timeout, stderr)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return report(s, expected, cfg.Timeout, stdout)
 }
 
+// expectedDevices are the devices of devices that inv addresses, and the device it names
+// even when the broker does not know it.
+func expectedDevices(devices []known, inv *invocation) map[string]known {
+	expected := map[string]known{}
+	for _, d := range devices {
+		switch {
+		case inv.device != "" && d.ID == inv.device,
+			inv.group != "" && slices.Contains(d.Groups, inv.group),
+			inv.all && (d.State != nil || d.Availability != ""):
+			expected[d.ID] = d
+		}
+	}
+	if inv.device != "" {
+		if _, ok := expected[inv.device]; !ok {
+			expected[inv.device] = known{ID: inv.device}
+		}
+	}
+	return expected
+}
+
+// privacyCommand is the command of `privacy on|off`, made at now.
+func privacyCommand(inv *invocation, now time.Time) mqtt.Command {
+	private := inv.args[0] == "on"
+	cmd := mqtt.Command{ID: fmt.Sprintf("ctl-%d-%s", now.UnixMilli(), randomHex(3)), Action: mqtt.ActionPrivacy}
+	if inv.video || !inv.audio {
+		cmd.Video = &private
+	}
+	if inv.audio || !inv.video {
+		cmd.Audio = &private
+	}
+	if inv.expire > 0 {
+		exp := now.Add(inv.expire + time.Second - 1).Unix()
+		cmd.Exp = &exp
+	}
+	return cmd
+}
+
+// awaitAcks waits until every expected device acked command id (with none expected, the
+// whole timeout), showing the progress on stderr.
+func awaitAcks(ctx context.Context, s *session, id string, expected map[string]known, timeout time.Duration, stderr io.Writer) {
+	start := time.Now()
+	acked := func() int { // with s.mu held
+		got := 0
+		for id := range expected {
+			if _, ok := s.acks[id]; ok {
+				got++
+			}
+		}
+		return got
+	}
+	progress := func() {
+		fmt.Fprintf(stderr, "\rwaiting for acks of %s: %d/%d (%.1fs)", id, acked(), len(expected), time.Since(start).Seconds())
+	}
+	s.waitUntil(ctx, timeout, func() bool {
+		return len(expected) > 0 && acked() == len(expected) // none expected: anyone may answer
+	}, progress)
+	fmt.Fprintln(stderr)
+}
+
 // report prints one line per device (expected or that acked anyway) and fails unless every
 // one acked ok.
 func report(s *session, expected map[string]known, timeout time.Duration, stdout io.Writer) error {
 	s.mu.Lock()
-	acks := make(map[string]mqtt.Ack, len(s.acks))
-	for id, a := range s.acks {
-		acks[id] = a
-	}
+	acks := maps.Clone(s.acks)
 	s.mu.Unlock()
-	ids := make([]string, 0, len(expected)+len(acks))
-	for id := range expected {
-		ids = append(ids, id)
-	}
+	ids := slices.Collect(maps.Keys(expected))
 	for id := range acks {
 		if _, ok := expected[id]; !ok {
 			ids = append(ids, id)
@@ -130,32 +133,15 @@ func report(s *session, expected map[string]known, timeout time.Duration, stdout
 
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "DEVICE\tRESULT\tDETAIL")
-	var ok, refused, silent int
+	count := map[string]int{}
 	for _, id := range ids {
 		a, acked := acks[id]
-		switch {
-		case !acked:
-			silent++
-			detail := fmt.Sprintf("no ack within %s", timeout)
-			if d := expected[id]; d.Availability == mqtt.Offline {
-				detail += " (offline: the command waits in its session)"
-			} else if d.Availability == "" && d.State == nil {
-				detail += " (unknown to the broker)"
-			}
-			fmt.Fprintf(w, "%s\tsilent\t%s\n", id, detail)
-		case a.OK:
-			ok++
-			detail := describeState(a.State)
-			if a.Duplicate {
-				detail += " (command seen before)"
-			}
-			fmt.Fprintf(w, "%s\tok\t%s\n", id, detail)
-		default:
-			refused++
-			fmt.Fprintf(w, "%s\trefused\t%s: %s\n", id, a.Code, a.Error)
-		}
+		result, detail := ackResult(a, acked, expected[id], timeout)
+		count[result]++
+		fmt.Fprintf(w, "%s\t%s\t%s\n", id, result, detail)
 	}
 	w.Flush()
+	ok, refused, silent := count["ok"], count["refused"], count["silent"]
 	fmt.Fprintf(stdout, "%d ok, %d refused, %d silent\n", ok, refused, silent)
 	if refused+silent > 0 || ok == 0 {
 		return fmt.Errorf("%w: %d ok, %d refused, %d silent", errNotAllOK, ok, refused, silent)
@@ -163,13 +149,30 @@ func report(s *session, expected map[string]known, timeout time.Duration, stdout
 	return nil
 }
 
+// ackResult is a device's line in the report: "ok", "refused" or "silent", and the detail.
+func ackResult(a mqtt.Ack, acked bool, d known, timeout time.Duration) (result, detail string) {
+	switch {
+	case !acked:
+		detail = fmt.Sprintf("no ack within %s", timeout)
+		if d.Availability == mqtt.Offline {
+			detail += " (offline: the command waits in its session)"
+		} else if d.Availability == "" && d.State == nil {
+			detail += " (unknown to the broker)"
+		}
+		return "silent", detail
+	case a.OK:
+		detail = describeState(a.State)
+		if a.Duplicate {
+			detail += " (command seen before)"
+		}
+		return "ok", detail
+	}
+	return "refused", fmt.Sprintf("%s: %s", a.Code, a.Error)
+}
+
 // describeState summarises a state: "video=private(button) audio=live viewers=2".
 func describeState(raw json.RawMessage) string {
-	var st struct {
-		Video   *kindJSON `json:"video"`
-		Audio   *kindJSON `json:"audio"`
-		Viewers *int      `json:"viewers"`
-	}
+	var st stateFields
 	if json.Unmarshal(raw, &st) != nil {
 		return ""
 	}
@@ -188,6 +191,16 @@ func describeState(raw json.RawMessage) string {
 	return strings.Join(parts, " ")
 }
 
+// stateFields are the parts of a device's state (GET /api/state, the retained state) that
+// lenscapctl shows.
+type stateFields struct {
+	Video   *kindJSON `json:"video"`
+	Audio   *kindJSON `json:"audio"`
+	Viewers *int      `json:"viewers"`
+	Seq     *uint64   `json:"seq"`
+}
+
+// kindJSON is the state of one kind of media.
 type kindJSON struct {
 	Private bool   `json:"private"`
 	By      string `json:"by"`

@@ -71,40 +71,41 @@ func runList(ctx context.Context, inv *invocation, stdout io.Writer) error {
 	if err := s.loadRetained(ctx, inv.cfg.Timeout, ""); err != nil {
 		return err
 	}
-	devices := s.snapshot()
 	if inv.json {
-		for _, d := range devices {
-			var st struct {
-				Video   *kindJSON `json:"video"`
-				Audio   *kindJSON `json:"audio"`
-				Viewers *int      `json:"viewers"`
-				Seq     *uint64   `json:"seq"`
-			}
-			_ = json.Unmarshal(d.State, &st)
-			b, err := json.Marshal(struct {
-				ID           string   `json:"id"`
-				Availability string   `json:"availability"`
-				Groups       []string `json:"groups"`
-				Video        string   `json:"video,omitempty"`
-				Audio        string   `json:"audio,omitempty"`
-				Viewers      *int     `json:"viewers,omitempty"`
-				Seq          *uint64  `json:"seq,omitempty"`
-			}{d.ID, d.Availability, d.Groups, kindText(st.Video), kindText(st.Audio), st.Viewers, st.Seq})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s\n", b)
-		}
-		return nil
+		return listJSON(s.snapshot(), stdout)
 	}
+	listTable(s.snapshot(), stdout)
+	return nil
+}
+
+// listJSON prints one JSON object per device.
+func listJSON(devices []known, stdout io.Writer) error {
+	for _, d := range devices {
+		var st stateFields
+		_ = json.Unmarshal(d.State, &st)
+		b, err := json.Marshal(struct {
+			ID           string   `json:"id"`
+			Availability string   `json:"availability"`
+			Groups       []string `json:"groups"`
+			Video        string   `json:"video,omitempty"`
+			Audio        string   `json:"audio,omitempty"`
+			Viewers      *int     `json:"viewers,omitempty"`
+			Seq          *uint64  `json:"seq,omitempty"`
+		}{d.ID, d.Availability, d.Groups, kindText(st.Video), kindText(st.Audio), st.Viewers, st.Seq})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+	}
+	return nil
+}
+
+// listTable prints a table of the devices and their number.
+func listTable(devices []known, stdout io.Writer) {
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "DEVICE\tAVAILABILITY\tVIDEO\tAUDIO\tVIEWERS\tGROUPS")
 	for _, d := range devices {
-		var st struct {
-			Video   *kindJSON `json:"video"`
-			Audio   *kindJSON `json:"audio"`
-			Viewers *int      `json:"viewers"`
-		}
+		var st stateFields
 		_ = json.Unmarshal(d.State, &st)
 		viewers := "-"
 		if st.Viewers != nil {
@@ -115,7 +116,6 @@ func runList(ctx context.Context, inv *invocation, stdout io.Writer) error {
 	}
 	w.Flush()
 	fmt.Fprintf(stdout, "%d devices\n", len(devices))
-	return nil
 }
 
 func kindText(k *kindJSON) string {
