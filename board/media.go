@@ -1,6 +1,7 @@
 package board
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,14 +36,27 @@ type MediaConfig struct {
 func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media []MediaReport, err error) {
 	mc := opts.Media
 	camSpec, encSpec, audSpec := or(mc.Camera, prof.Camera), or(mc.Encoder, prof.Encoder), or(mc.Audio, prof.Audio)
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	enc, encReport, err := encoderOptions(encSpec, mc)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	video, camReport, err := buildCamera(camSpec, enc, opts)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("board: camera %s: %w", camSpec, err)
+	}
+	if camReport.Off || camSpec == "sim" {
+		encReport.Note, encReport.Available = "not used", true
+	}
+	audio, audReport, err := buildMicrophone(audSpec, opts.AudioCodec)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("board: audio %s: %w", audSpec, err)
+	}
+	return video, audio, []MediaReport{camReport, encReport, audReport}, nil
+}
+
+// buildCamera makes the camera spec's driver (nil for none) and says whether it is there.
+func buildCamera(spec string, enc camera.EncoderOptions, opts Options) (device.Driver, MediaReport, error) {
+	mc := opts.Media
 	format := camera.RawFormat{Width: mc.Width, Height: mc.Height, FrameRate: mc.FrameRate}
 	if format.Width == 0 || format.Height == 0 {
 		format.Width, format.Height = 1280, 720
@@ -50,73 +64,74 @@ func buildMedia(prof Profile, opts Options) (video, audio device.Driver, media [
 	if format.FrameRate == 0 {
 		format.FrameRate = 30
 	}
-
-	camReport := MediaReport{Role: "camera", Device: camSpec}
-	kind, arg, _ := strings.Cut(camSpec, ":")
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := MediaReport{Role: "camera", Device: spec}
+	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "none":
-		camReport.Off, camReport.Note = true, "off (camera: none)"
+		r.Off, r.Note = true, "off (camera: none)"
+		return nil, r, nil
 	case "sim":
-		video, err = simCamera(opts.SimClip)
-		camReport.Available, camReport.Note = true, "the test pattern"
+		r.Available, r.Note = true, "the test pattern"
 		if opts.SimClip != "" {
-			camReport.Note = "looping " + opts.SimClip
+			r.Note = "looping " + opts.SimClip
 		}
+		cam, err := simCamera(opts.SimClip)
+		return cam, r, err
 	case "csi-rpicam", "rpicam":
 		program := "rpicam-vid"
-		if _, lerr := exec.LookPath(program); lerr != nil {
-			if _, lerr2 := exec.LookPath("libcamera-vid"); lerr2 == nil {
+		if _, err := exec.LookPath(program); err != nil {
+			if _, err := exec.LookPath("libcamera-vid"); err == nil {
 				program = "libcamera-vid"
 			}
 		}
+		r.Available, r.Note = onPath(program, "install rpicam-apps")
 		// rpicam-vid encodes H.264 with the SoC's encoder itself; without one (Pi 5) it
 		// writes raw frames for lenscap's software encoder.
-		raw := enc.Kind == camera.EncoderSoftware
-		video, err = camera.NewRPiCam(camera.RPiCamOptions{Program: program, Width: format.Width,
-			Height: format.Height, FrameRate: format.FrameRate, Raw: raw, Encoder: enc, Logger: log})
-		camReport.Available, camReport.Note = onPath(program, "install rpicam-apps")
+		cam, err := camera.NewRPiCam(camera.RPiCamOptions{Program: program, Width: format.Width,
+			Height: format.Height, FrameRate: format.FrameRate, Raw: enc.Kind == camera.EncoderSoftware,
+			Encoder: enc, Logger: log})
+		return cam, r, err
 	case "v4l2":
 		if arg == "auto" {
 			arg = ""
 		}
-		video, err = camera.NewV4L2Camera(camera.V4L2CameraOptions{Device: arg, Format: format, Encoder: enc, Logger: log})
-		camReport.Available, camReport.Note = exists(or(arg, "/dev/video0"), "no such capture device: plug the camera in, or set camera")
-	default:
-		return nil, nil, nil, fmt.Errorf("board: camera %q: want csi-rpicam, v4l2[:/dev/videoN], sim or none", camSpec)
+		r.Available, r.Note = exists(or(arg, "/dev/video0"), "no such capture device: plug the camera in, or set camera")
+		cam, err := camera.NewV4L2Camera(camera.V4L2CameraOptions{Device: arg, Format: format, Encoder: enc, Logger: log})
+		return cam, r, err
 	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("board: camera %s: %w", camSpec, err)
-	}
-	if kind == "none" || kind == "sim" {
-		encReport.Note, encReport.Available = "not used", true
-	}
+	return nil, r, errors.New("want csi-rpicam, v4l2[:/dev/videoN], sim or none")
+}
 
-	audReport := MediaReport{Role: "audio", Device: audSpec}
-	enc2, err := audioEncoding(opts.AudioCodec)
+// buildMicrophone makes the audio spec's driver (nil for none) and says whether it is there.
+func buildMicrophone(spec, codec string) (device.Driver, MediaReport, error) {
+	r := MediaReport{Role: "audio", Device: spec}
+	enc, err := audioEncoding(codec)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, r, err
 	}
-	kind, arg, _ = strings.Cut(audSpec, ":")
+	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "none":
-		audReport.Off, audReport.Note = true, "off (audio: none)"
+		r.Off, r.Note = true, "off (audio: none)"
+		return nil, r, nil
 	case "tone":
-		audio, err = camera.NewTestTone(camera.TestToneOptions{Encoding: enc2})
-		audReport.Available, audReport.Note = true, "the 1 kHz test tone"
+		r.Available, r.Note = true, "the 1 kHz test tone"
+		tone, err := camera.NewTestTone(camera.TestToneOptions{Encoding: enc})
+		return tone, r, err
 	case "alsa":
-		card, dev, perr := alsaDevice(arg)
-		if perr != nil {
-			return nil, nil, nil, fmt.Errorf("board: audio %q: %w", audSpec, perr)
+		card, dev, err := alsaDevice(arg)
+		if err != nil {
+			return nil, r, err
 		}
-		audio, err = camera.NewMicrophone(camera.MicrophoneOptions{Card: card, Device: dev, Encoding: enc2})
-		audReport.Available, audReport.Note = exists(fmt.Sprintf("/dev/snd/pcmC%dD%dc", card, dev), "no such ALSA capture device (arecord -l lists them)")
-	default:
-		return nil, nil, nil, fmt.Errorf("board: audio %q: want alsa:CARD,DEVICE, tone or none", audSpec)
+		r.Available, r.Note = exists(fmt.Sprintf("/dev/snd/pcmC%dD%dc", card, dev), "no such ALSA capture device (arecord -l lists them)")
+		mic, err := camera.NewMicrophone(camera.MicrophoneOptions{Card: card, Device: dev, Encoding: enc})
+		return mic, r, err
 	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("board: audio %s: %w", audSpec, err)
-	}
-	return video, audio, []MediaReport{camReport, encReport, audReport}, nil
+	return nil, r, errors.New("want alsa:CARD,DEVICE, tone or none")
 }
 
 // simCamera is the simulated camera: the embedded test pattern, or the Annex-B H.264 file

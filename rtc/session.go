@@ -105,7 +105,19 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 	}()
 	ss.timer = time.NewTimer(time.Hour)
 	ss.timer.Stop()
+	if err := ss.start(ctx); err != nil {
+		return err
+	}
+	for {
+		done, err := ss.next(ctx, msgs, readErr)
+		if err != nil || done {
+			return err
+		}
+	}
+}
 
+// start tells the viewer the state, makes its peer connection and sends the first offer.
+func (ss *wsSession) start(ctx context.Context) error {
 	if err := ss.send(ctx, message{Type: "state", State: ss.srv.cfg.State()}); err != nil {
 		return err
 	}
@@ -119,43 +131,37 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 		ss.readRTCP(s)
 	}
 	conn.needNegotiation() // the first offer
-	if err := ss.reconcile(ctx); err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ss.closeC:
+	return ss.reconcile(ctx)
+}
+
+// next handles what happens next to the session; done (or an error) ends it.
+func (ss *wsSession) next(ctx context.Context, msgs <-chan message, readErr chan error) (done bool, err error) {
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-ss.closeC:
+		_ = ss.send(ctx, message{Type: "bye"})
+		return true, nil
+	case err := <-readErr:
+		readErr <- err // for the deferred wait
+		return true, err
+	case m := <-msgs:
+		return ss.handle(ctx, m)
+	case <-ss.wakeC:
+		return false, ss.reconcile(ctx)
+	case <-ss.stateC:
+		return false, ss.send(ctx, message{Type: "state", State: ss.srv.cfg.State()})
+	case <-ss.timer.C:
+		// No rollback in pion: a viewer that does not answer gets a fresh session.
+		_ = ss.send(ctx, message{Type: "error", Error: "no answer to the offer in time: reconnect"})
+		_ = ss.send(ctx, message{Type: "bye"})
+		return true, errors.New("rtc: answer timeout")
+	case st := <-ss.pcState:
+		if ended(st) {
 			_ = ss.send(ctx, message{Type: "bye"})
-			return nil
-		case err := <-readErr:
-			readErr <- err // for the deferred wait
-			return err
-		case m := <-msgs:
-			done, err := ss.handle(ctx, m)
-			if err != nil || done {
-				return err
-			}
-		case <-ss.wakeC:
-			if err := ss.reconcile(ctx); err != nil {
-				return err
-			}
-		case <-ss.stateC:
-			if err := ss.send(ctx, message{Type: "state", State: ss.srv.cfg.State()}); err != nil {
-				return err
-			}
-		case <-ss.timer.C:
-			// No rollback in pion: a viewer that does not answer gets a fresh session.
-			_ = ss.send(ctx, message{Type: "error", Error: "no answer to the offer in time: reconnect"})
-			_ = ss.send(ctx, message{Type: "bye"})
-			return errors.New("rtc: answer timeout")
-		case st := <-ss.pcState:
-			if ended(st) {
-				_ = ss.send(ctx, message{Type: "bye"})
-				return fmt.Errorf("rtc: peer connection %s", st)
-			}
+			return true, fmt.Errorf("rtc: peer connection %s", st)
 		}
+		return false, nil
 	}
 }
 
