@@ -10,6 +10,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // DefaultEmbeddedAddr is where the simulated board's embedded broker listens.
@@ -18,7 +19,9 @@ const DefaultEmbeddedAddr = "127.0.0.1:1883"
 // EmbeddedBroker is an MQTT broker inside the process (mochi-mqtt), for the simulated board
 // when no broker is configured: `make run` is then controllable with mosquitto_pub at once. It
 // listens on loopback only and lets every local client in (no credentials, no ACL), with
-// retained messages, wills and persistent sessions kept in memory.
+// retained messages, wills and persistent sessions kept in memory. Its own process may
+// publish and subscribe without a network client (Publish, Subscribe): the emulated board's
+// test (cmd/lenscap-hil) watches and commands lenscap that way.
 type EmbeddedBroker struct {
 	addr string
 	log  *slog.Logger
@@ -27,6 +30,7 @@ type EmbeddedBroker struct {
 	srv    *mochi.Server
 	ln     *listeners.TCP
 	closed bool
+	subs   int // inline subscriptions made, for their identifiers
 }
 
 // NewEmbeddedBroker returns a broker for addr (host:port; the host must be a loopback
@@ -58,7 +62,7 @@ func (b *EmbeddedBroker) Start() error {
 	if b.srv != nil {
 		return errors.New("mqtt: embedded broker: already started")
 	}
-	srv := mochi.New(&mochi.Options{Logger: b.log, InlineClient: false})
+	srv := mochi.New(&mochi.Options{Logger: b.log, InlineClient: true}) // for Publish and Subscribe
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
@@ -101,4 +105,54 @@ func (b *EmbeddedBroker) Close() error {
 		return nil
 	}
 	return b.srv.Close()
+}
+
+// errNotStarted is returned by Publish and Subscribe before Start or after Close.
+var errNotStarted = errors.New("mqtt: embedded broker: not started, or closed")
+
+// server is the running broker, or errNotStarted.
+func (b *EmbeddedBroker) server() (*mochi.Server, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.srv == nil || b.closed {
+		return nil, errNotStarted
+	}
+	return b.srv, nil
+}
+
+// Publish delivers a message from the broker's own process, as a client publishing it would:
+// to every subscriber, kept as the topic's retained message when retain is set. qos is 0, 1
+// or 2. It fails before Start and after Close.
+func (b *EmbeddedBroker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	srv, err := b.server()
+	if err != nil {
+		return err
+	}
+	if err := srv.Publish(topic, payload, retain, qos); err != nil {
+		return fmt.Errorf("mqtt: embedded broker: publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// Subscribe calls handler with every message published, from now on, on a topic matching
+// filter ("lenscap/+/state", "#"); a retained message matching filter is delivered at once.
+// handler gets its own copy of the payload. It is called on the goroutine of the client that
+// published (or of Publish), so it must not block: hand the message to a channel or record
+// it under a lock. The subscription lasts until Close. It fails before Start and after Close.
+func (b *EmbeddedBroker) Subscribe(filter string, handler func(topic string, payload []byte)) error {
+	srv, err := b.server()
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.subs++
+	id := b.subs
+	b.mu.Unlock()
+	err = srv.Subscribe(filter, id, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		handler(pk.TopicName, append([]byte(nil), pk.Payload...))
+	})
+	if err != nil {
+		return fmt.Errorf("mqtt: embedded broker: subscribe %s: %w", filter, err)
+	}
+	return nil
 }

@@ -70,3 +70,62 @@ func TestEmbeddedBrokerCarriesTheContract(t *testing.T) {
 		return m.Payload == Online
 	})
 }
+
+func TestEmbeddedBrokerInlineClientPublishesAndSubscribes(t *testing.T) {
+	t.Parallel()
+	b, err := NewEmbeddedBroker("127.0.0.1:0", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish("hil/early", []byte("x"), false, 1); err == nil {
+		t.Error("Publish before Start: no error")
+	}
+	if err := b.Subscribe("#", func(string, []byte) {}); err == nil {
+		t.Error("Subscribe before Start: no error")
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+
+	got := make(chan msg, 16)
+	record := func(topic string, payload []byte) { got <- msg{Topic: topic, Payload: string(payload)} }
+	if err := b.Publish("hil/retained", []byte("kept"), true, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Subscribe("hil/#", record); err != nil {
+		t.Fatal(err)
+	}
+	want := func(what string, w msg) {
+		t.Helper()
+		select {
+		case m := <-got:
+			if m != w {
+				t.Errorf("%s: got %+v, want %+v", what, m, w)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("%s: nothing within %v", what, waitTimeout)
+		}
+	}
+	want("the retained message, at once", msg{Topic: "hil/retained", Payload: "kept"})
+
+	// A network client's message reaches the inline subscriber; an inline one reaches it.
+	op := newObserver(t, b.URL(), "hil/to-network")
+	op.publish("hil/from-network", false, "hello")
+	want("a network client's message", msg{Topic: "hil/from-network", Payload: "hello"})
+	if err := b.Publish("hil/to-network", []byte("cmd"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	want("its own message", msg{Topic: "hil/to-network", Payload: "cmd"})
+	op.waitFor("the inline message at a network client", func(ms []msg) bool {
+		m, ok := last(ms, "hil/to-network")
+		return ok && m.Payload == "cmd"
+	})
+
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish("hil/late", nil, false, 0); err == nil {
+		t.Error("Publish after Close: no error")
+	}
+}

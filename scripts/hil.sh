@@ -18,6 +18,9 @@
 #   3. gpio-sim (with irq_sim linked in) and vicodec built out of tree;
 #   4. a cached base initramfs (busybox, modules) plus a per-run one (/init, lenscap, lenscap-hil);
 #   5. the boot, with a timeout ($LENSCAP_HIL_TIMEOUT seconds, default 100, 240 with -bench).
+# On a shared machine another apt may hold the dpkg lock: every apt-get and dpkg call waits for
+# it (up to 300 s) and says so first; a failing apt step prints the end of its log, then counts
+# as "cannot run" (exit 2, a skip with LENSCAP_HIL_SOFT=1).
 #
 # Environment:
 #   LENSCAP_HIL_CACHE    cache directory
@@ -79,12 +82,71 @@ need_root() {
 
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 
+# On a shared machine another apt or dpkg may hold the dpkg lock: every apt-get call waits for
+# it up to $lock_wait seconds (DPkg::Lock::Timeout), dpkg --add-architecture retries as long,
+# and each says so before it starts. A failing apt step shows the end of its log, then the
+# machine counts as unable to run the emulated board (unavailable: exit 2, or a skip when soft).
+lock_wait=300
+
+# apt_failed says what failed with the end of its log, and gives up.
+apt_failed() {
+	say "$1 failed; the end of its log ($2):"
+	tail -n 15 "$2" | sed 's/^/hil:   | /' >&2
+	unavailable "$1 failed (log: $2)"
+}
+
+# apt_try runs apt-get with its arguments (as root when as_root says so), its output in
+# $cache/apt-$1.log, and answers apt-get's status. DPkg::Lock::Timeout makes apt-get wait for
+# dpkg's lock, not for the package lists' lock apt-get update takes: on "Could not get lock"
+# apt_try itself waits and retries, as long.
+apt_try() {
+	local what=$1 waited=0
+	shift
+	local log="$cache/apt-$what.log"
+	say "        apt-get $* (waits up to ${lock_wait}s for apt's and dpkg's locks while another apt holds them)"
+	until "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout="$lock_wait" "$@" >"$log" 2>&1; do
+		grep -q "Could not get lock" "$log" && [ "$waited" -lt "$lock_wait" ] || return 1
+		say "        another apt holds a lock; waiting (${waited}s of ${lock_wait}s): $(grep -m1 "Could not get lock" "$log")"
+		sleep 5
+		waited=$((waited + 5))
+	done
+}
+
+# apt_updated is 1 once apt-get update ran with arm64 among dpkg's architectures.
 apt_updated=0
 apt_update() {
 	[ "$apt_updated" = 1 ] && return 0
-	"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q update >"$cache/apt-update.log" 2>&1 ||
-		unavailable "apt-get update failed (log: $cache/apt-update.log)"
-	apt_updated=1
+	apt_try update update || apt_failed "apt-get update" "$cache/apt-update.log"
+	if dpkg --print-foreign-architectures | grep -qx arm64; then apt_updated=1; fi
+}
+
+# add_arm64 makes arm64 a foreign architecture of dpkg (then apt-get update), waiting while
+# another process holds the dpkg lock.
+add_arm64() {
+	local waited=0 err
+	dpkg --print-foreign-architectures | grep -qx arm64 && return 0
+	need_root "adding the arm64 architecture" "dpkg --add-architecture arm64 && apt-get update"
+	say "        dpkg --add-architecture arm64 (waits up to ${lock_wait}s for the dpkg lock while another apt holds it)"
+	while ! err=$("${as_root[@]}" dpkg --add-architecture arm64 2>&1); do
+		case "$err" in
+		*lock*)
+			[ "$waited" -lt "$lock_wait" ] ||
+				unavailable "dpkg --add-architecture arm64: the dpkg lock was still held after ${lock_wait}s: $err"
+			say "        the dpkg lock is held by another process; waiting (${waited}s of ${lock_wait}s): $err"
+			sleep 5
+			waited=$((waited + 5))
+			;;
+		*) unavailable "dpkg --add-architecture arm64 failed: $err" ;;
+		esac
+	done
+	apt_update
+}
+
+# kernel_release is the release linux-image-arm64:arm64 depends on, or nothing (apt-cache's
+# errors, e.g. before the arm64 package lists exist, in $cache/apt-cache.log).
+kernel_release() {
+	apt-cache depends linux-image-arm64:arm64 2>"$cache/apt-cache.log" |
+		sed -n 's/.*Depends: linux-image-\([0-9][^:]*-arm64\).*/\1/p' | head -n1 || true
 }
 
 mkdir -p "$cache"
@@ -102,8 +164,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	need_root "installing ${missing[*]}" "apt-get install -y ${missing[*]}"
 	say "installing host packages: ${missing[*]}"
 	apt_update
-	"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q install -y "${missing[@]}" >"$cache/apt-install.log" 2>&1 ||
-		unavailable "apt-get install ${missing[*]} failed (log: $cache/apt-install.log)"
+	# Its own archive directory: a shared machine's cleaner (or another apt's hook) may empty
+	# /var/cache/apt/archives while this install still needs the packages it downloaded.
+	mkdir -p "$cache/apt-archives/partial"
+	apt_try install -o Dir::Cache::Archives="$cache/apt-archives" install -y "${missing[@]}" ||
+		apt_failed "apt-get install ${missing[*]}" "$cache/apt-install.log"
 fi
 command -v go >/dev/null 2>&1 || PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null 2>&1 || unavailable "no go command"
@@ -116,42 +181,39 @@ if [ -z "$krel" ] && [ "${LENSCAP_HIL_REFRESH:-0}" != 1 ] && [ -s "$cache/krel" 
 	krel=$(cat "$cache/krel")
 fi
 if [ -z "$krel" ]; then
-	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-		need_root "adding the arm64 architecture" "dpkg --add-architecture arm64 && apt-get update"
-		"${as_root[@]}" dpkg --add-architecture arm64
-		apt_update
-	fi
-	krel=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null | sed -n 's/.*Depends: linux-image-\([0-9][^:]*-arm64\).*/\1/p' | head -n1)
-	if [ -z "$krel" ]; then
+	add_arm64
+	krel=$(kernel_release)
+	if [ -z "$krel" ] && [ "$apt_updated" = 0 ]; then
+		# arm64 is there but its package lists may not be (added by someone else, or old).
 		need_root "apt-get update" "apt-get update"
 		apt_update
-		krel=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null | sed -n 's/.*Depends: linux-image-\([0-9][^:]*-arm64\).*/\1/p' | head -n1)
+		krel=$(kernel_release)
 	fi
-	[ -n "$krel" ] || unavailable "cannot tell the kernel release: apt-cache depends linux-image-arm64:arm64 names no linux-image-*-arm64"
+	if [ -z "$krel" ]; then
+		say "apt-cache depends linux-image-arm64:arm64 says:"
+		tail -n 15 "$cache/apt-cache.log" | sed 's/^/hil:   | /' >&2
+		unavailable "cannot tell the kernel release: apt-cache depends linux-image-arm64:arm64 names no linux-image-*-arm64 (log: $cache/apt-cache.log)"
+	fi
 	echo "$krel" >"$cache/krel"
 fi
 abi=${krel%-arm64}
 kdir="$cache/k/$krel"
 pkgs=("linux-image-$krel:arm64" "linux-headers-$krel:arm64" "linux-headers-$abi-common" "linux-kbuild-$kbuild_ver" "linux-source-$kbuild_ver" "busybox-static:arm64")
 if [ ! -e "$kdir/.unpacked" ]; then
-	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-		need_root "adding the arm64 architecture" "dpkg --add-architecture arm64 && apt-get update"
-		"${as_root[@]}" dpkg --add-architecture arm64
-		apt_updated=0
-		apt_update
-	fi
+	add_arm64
 	mkdir -p "$kdir/debs" "$kdir/root"
 	for p in "${pkgs[@]}"; do
 		name=${p%%:*}
 		if ls "$kdir/debs/${name}_"*.deb >/dev/null 2>&1; then continue; fi
 		say "        downloading $p"
-		if ! (cd "$kdir/debs" && apt-get -q download "$p" >"$cache/apt-download.log" 2>&1); then
+		if ! (cd "$kdir/debs" && as_root=() && apt_try download download "$p"); then
 			# An old package list may name a version the mirror has dropped: update once and retry.
-			if [ "$apt_updated" = 0 ] && need_root "apt-get update" "apt-get update" && apt_update &&
-				(cd "$kdir/debs" && apt-get -q download "$p" >"$cache/apt-download.log" 2>&1); then
-				continue
+			if [ "$apt_updated" = 0 ]; then
+				need_root "apt-get update" "apt-get update"
+				apt_update
+				(cd "$kdir/debs" && as_root=() && apt_try download download "$p") && continue
 			fi
-			unavailable "apt-get download $p failed (log: $cache/apt-download.log)"
+			apt_failed "apt-get download $p" "$cache/apt-download.log"
 		fi
 	done
 	for d in "$kdir"/debs/*.deb; do

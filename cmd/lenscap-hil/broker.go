@@ -1,64 +1,85 @@
+//go:build linux
+
 package main
 
-// The broker lenscap talks to in the guest: mochi-mqtt on loopback with an inline client, so the
-// test subscribes and publishes without a network client. It is the same for the simulated
-// board and the emulated board's profile (only the simulated board has an embedded broker).
+// The broker lenscap talks to in the guest: the firmware's own embedded broker
+// (mqtt.EmbeddedBroker, the simulated board's) on loopback. The test records every message
+// through the broker's inline subscription and publishes commands through it, without a
+// network client.
 
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/lenscap/lenscap/mqtt"
 )
 
 type broker struct {
-	srv  *mochi.Server
-	addr string
+	eb *mqtt.EmbeddedBroker
 
 	mu   sync.Mutex
 	msgs map[string][][]byte // topic -> payloads, in arrival order
 }
 
+// startBroker starts the embedded broker on addr, recording every message from then on.
 func startBroker(addr string) (*broker, error) {
-	b := &broker{addr: addr, msgs: map[string][][]byte{}}
-	b.srv = mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	eb, err := mqtt.NewEmbeddedBroker(addr, nil)
+	if err != nil {
 		return nil, err
 	}
-	if err := b.srv.AddListener(listeners.NewTCP(listeners.Config{ID: "hil", Address: addr})); err != nil {
+	if err := eb.Start(); err != nil {
 		return nil, err
 	}
-	go func() { _ = b.srv.Serve() }()
-	err := b.srv.Subscribe("#", 1, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.msgs[pk.TopicName] = append(b.msgs[pk.TopicName], append([]byte(nil), pk.Payload...))
-	})
-	return b, err
+	b := &broker{eb: eb, msgs: map[string][][]byte{}}
+	if err := eb.Subscribe("#", b.record); err != nil {
+		_ = eb.Close()
+		return nil, err
+	}
+	return b, nil
 }
 
-func (b *broker) close() { _ = b.srv.Close() }
+// record keeps a message; the broker calls it on a publisher's goroutine.
+func (b *broker) record(topic string, payload []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.msgs[topic] = append(b.msgs[topic], payload)
+}
+
+func (b *broker) close() { _ = b.eb.Close() }
 
 func (b *broker) publish(topic string, payload []byte) error {
-	return b.srv.Publish(topic, payload, false, 1)
+	return b.eb.Publish(topic, payload, false, 1)
 }
 
-// waitMessage waits up to timeout for a message on topic for which ok is true.
+// messages is what arrived on topic so far.
+func (b *broker) messages(topic string) [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.msgs[topic]
+}
+
+// topics lists the topics messages arrived on.
+func (b *broker) topics() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var t []string
+	for k := range b.msgs {
+		t = append(t, k)
+	}
+	sort.Strings(t)
+	return strings.Join(t, " ")
+}
+
+// waitMessage waits up to timeout for a JSON message on topic for which ok is true.
 func (b *broker) waitMessage(topic string, timeout time.Duration, ok func(map[string]any) bool) (map[string]any, error) {
 	deadline := time.Now().Add(timeout)
 	seen := 0
 	for {
-		b.mu.Lock()
-		msgs := b.msgs[topic]
-		b.mu.Unlock()
+		msgs := b.messages(topic)
 		for ; seen < len(msgs); seen++ {
 			var m map[string]any
 			if json.Unmarshal(msgs[seen], &m) == nil && ok(m) {
@@ -66,13 +87,7 @@ func (b *broker) waitMessage(topic string, timeout time.Duration, ok func(map[st
 			}
 		}
 		if time.Now().After(deadline) {
-			var topics []string
-			b.mu.Lock()
-			for t := range b.msgs {
-				topics = append(topics, t)
-			}
-			b.mu.Unlock()
-			return nil, fmt.Errorf("no matching message on %s within %v (topics seen: %s)", topic, timeout, strings.Join(topics, " "))
+			return nil, fmt.Errorf("no matching message on %s within %v (topics seen: %s)", topic, timeout, b.topics())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // gpio-sim from the test's side: the chip is found by its label through the GPIO character
@@ -5,19 +7,41 @@ package main
 // pulled or read through gpio-sim's sysfs files (/sys/bus/gpio/devices/gpiochipN/sim_gpioK/).
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-var (
-	gpioGetChipinfo   = ioc(iocRead, 0xB4, 0x01, 68)
-	gpioV2GetLineinfo = ioc(iocRead|iocWrite, 0xB4, 0x05, 256)
+// The two requests of <linux/gpio.h> the test uses, _IOC(dir, 0xB4, nr, size): struct
+// gpiochip_info is 68 bytes, struct gpio_v2_line_info 256.
+const (
+	gpioGetChipinfo   = 2<<30 | 68<<16 | 0xB4<<8 | 0x01  // _IOR
+	gpioV2GetLineinfo = 3<<30 | 256<<16 | 0xB4<<8 | 0x05 // _IOWR
 )
+
+var le = binary.LittleEndian
+
+// gpioIoctl runs a GPIO request on fd with the structure arg, again while a signal of Go's
+// runtime interrupts it (EINTR; EMULATED-BOARD.md, pitfalls).
+func gpioIoctl(fd int, req uintptr, arg []byte) error {
+	errno := unix.EINTR
+	for errno == unix.EINTR {
+		_, _, errno = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(&arg[0])))
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// cstr is a NUL-terminated string of the kernel.
+func cstr(b []byte) string { return unix.ByteSliceToString(b) }
 
 const (
 	gpioLineFlagUsed   = 1 << 0
@@ -45,7 +69,7 @@ func findSimChip(label string) (simChip, error) {
 			continue
 		}
 		info := make([]byte, 68)
-		err = ioctl(fd, gpioGetChipinfo, info)
+		err = gpioIoctl(fd, gpioGetChipinfo, info)
 		unix.Close(fd)
 		if err != nil {
 			continue
@@ -77,7 +101,7 @@ func (c simChip) line(off int) (lineInfo, error) {
 	defer unix.Close(fd)
 	b := make([]byte, 256)
 	le.PutUint32(b[64:], uint32(off))
-	if err := ioctl(fd, gpioV2GetLineinfo, b); err != nil {
+	if err := gpioIoctl(fd, gpioV2GetLineinfo, b); err != nil {
 		return lineInfo{}, fmt.Errorf("GPIO_V2_GET_LINEINFO %s line %d: %w", c.Name, off, err)
 	}
 	flags := le.Uint64(b[72:])
@@ -85,7 +109,7 @@ func (c simChip) line(off int) (lineInfo, error) {
 		Used: flags&gpioLineFlagUsed != 0, Output: flags&gpioLineFlagOutput != 0}, nil
 }
 
-// lineByName is the info of the named line.
+// simFile is the path of one of gpio-sim's sysfs files of the named line.
 func (c simChip) simFile(name, file string) (string, error) {
 	off, ok := c.Lines[name]
 	if !ok {

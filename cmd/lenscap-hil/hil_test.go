@@ -1,27 +1,19 @@
+//go:build linux
+
 package main
 
 import (
 	"strings"
 	"testing"
 
+	"github.com/lenscap/lenscap/camera/v4l2"
 	"gopkg.in/yaml.v3"
 )
 
-// The request numbers are the kernel's, as <linux/videodev2.h> and <linux/gpio.h> give them on
-// a 64-bit architecture (arm64, amd64).
-func TestIoctlNumbersMatchTheKernelHeaders(t *testing.T) {
+// The GPIO request numbers are the kernel's, as <linux/gpio.h> gives them on a 64-bit
+// architecture (arm64, amd64); the V4L2 ones are camera/v4l2's, checked by its layout test.
+func TestGPIOIoctlNumbersMatchTheKernelHeaders(t *testing.T) {
 	for name, tc := range map[string]struct{ got, want uintptr }{
-		"VIDIOC_QUERYCAP":            {vidiocQuerycap, 0x80685600},
-		"VIDIOC_ENUM_FMT":            {vidiocEnumFmt, 0xc0405602},
-		"VIDIOC_S_FMT":               {vidiocSFmt, 0xc0d05605},
-		"VIDIOC_REQBUFS":             {vidiocReqbufs, 0xc0145608},
-		"VIDIOC_QUERYBUF":            {vidiocQuerybuf, 0xc0585609},
-		"VIDIOC_QBUF":                {vidiocQbuf, 0xc058560f},
-		"VIDIOC_DQBUF":               {vidiocDqbuf, 0xc0585611},
-		"VIDIOC_STREAMON":            {vidiocStreamon, 0x40045612},
-		"VIDIOC_STREAMOFF":           {vidiocStreamoff, 0x40045613},
-		"VIDIOC_S_CTRL":              {vidiocSCtrl, 0xc008561c},
-		"VIDIOC_QUERYCTRL":           {vidiocQueryctrl, 0xc0445624},
 		"GPIO_GET_CHIPINFO_IOCTL":    {gpioGetChipinfo, 0x8044b401},
 		"GPIO_V2_GET_LINEINFO_IOCTL": {gpioV2GetLineinfo, 0xc100b405},
 	} {
@@ -31,26 +23,43 @@ func TestIoctlNumbersMatchTheKernelHeaders(t *testing.T) {
 	}
 }
 
-func TestFourccRoundTripsAndHidesBigEndianFlag(t *testing.T) {
-	if got := fourccString(fourcc("FWHT")); got != "FWHT" {
-		t.Errorf("FWHT -> %q", got)
+// node is a V4L2 node as QUERYCAP and ENUM_FMT describe it.
+func node(path, driver string, caps uint32, output, input []uint32) v4l2.Node {
+	n := v4l2.Node{Path: path, Caps: caps}
+	copy(n.Cap.Driver[:], driver)
+	for _, f := range output {
+		n.Output = append(n.Output, v4l2.FormatDesc{PixelFormat: f})
 	}
-	if got := fourccString(fourcc("Y16 ") | 1<<31); got != "Y16?" {
-		t.Errorf("Y16 big-endian -> %q, want Y16?", got)
+	for _, f := range input {
+		n.Input = append(n.Input, v4l2.FormatDesc{PixelFormat: f})
+	}
+	return n
+}
+
+// The emulated board's nodes: vivid's capture node, vicodec's encoder and decoders.
+var emulatedNodes = []v4l2.Node{
+	node("/dev/video0", "vivid", v4l2.CapVideoCapture|v4l2.CapStreaming, nil, []uint32{v4l2.PixFmtYUYV, v4l2.PixFmtNV12}),
+	node("/dev/video1", "vicodec", v4l2.CapVideoM2M|v4l2.CapStreaming,
+		[]uint32{v4l2.PixFmtYUV420, v4l2.PixFmtNV12}, []uint32{v4l2.PixFmtFWHT}),
+	node("/dev/video2", "vicodec", v4l2.CapVideoM2M|v4l2.CapStreaming,
+		[]uint32{v4l2.PixFmtFWHT}, []uint32{v4l2.PixFmtYUV420, v4l2.PixFmtNV12}),
+}
+
+func TestFindCaptureTakesTheDriversCaptureNodeNotAMemoryToMemoryOne(t *testing.T) {
+	if n, ok := findCapture(emulatedNodes, "vivid"); !ok || n.Path != "/dev/video0" {
+		t.Errorf("vivid: %v %v, want /dev/video0", n.Path, ok)
+	}
+	if n, ok := findCapture(emulatedNodes, "vicodec"); ok {
+		t.Errorf("vicodec: found %s, a memory-to-memory node", n.Path)
 	}
 }
 
-func TestFWHTKeyframeIsReadFromTheHeader(t *testing.T) {
-	hdr := make([]byte, 64)
-	if isFWHTKeyframe(hdr) {
-		t.Error("a P-frame header reads as a keyframe")
+func TestFindEncoderTakesTheNodeCodingRawFramesNotTheDecoder(t *testing.T) {
+	if n, ok := findEncoder(emulatedNodes, v4l2.PixFmtFWHT); !ok || n.Path != "/dev/video1" {
+		t.Errorf("FWHT: %v %v, want the encoder /dev/video1", n.Path, ok)
 	}
-	hdr[22] = 0x04 // flags, big-endian at 20: bit 10
-	if !isFWHTKeyframe(hdr) {
-		t.Error("an I-frame header does not read as a keyframe")
-	}
-	if isFWHTKeyframe(hdr[:10]) {
-		t.Error("a short buffer reads as a keyframe")
+	if n, ok := findEncoder(emulatedNodes, v4l2.PixFmtH264); ok {
+		t.Errorf("H264: found %s", n.Path)
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // The firmware under test: lenscap started as a child with a config file, its HTTP API, its log.
@@ -14,7 +16,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"text/template"
@@ -266,4 +270,22 @@ func (f *firmware) metric(ctx context.Context, sample string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no sample %s", sample)
+}
+
+// holders lists the open files of process pid whose paths start with prefix ("/dev/video").
+func holders(pid int, prefix string) []string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		t, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && strings.HasPrefix(t, prefix) {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

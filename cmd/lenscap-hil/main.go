@@ -1,9 +1,13 @@
+//go:build linux
+
 // Command lenscap-hil is the in-guest test of the emulated arm64 board (scripts/hil.sh, make hil).
 //
 // It runs as /init's child in a QEMU guest whose kernel has vivid (camera), vicodec (stateful
 // M2M encoder) and gpio-sim (button and LEDs) loaded; it finds them (QUERYCAP, the gpio-sim chip
 // by label, lines by name), starts lenscap with an MQTT broker on loopback and the emulated
-// board's profile (board.yaml.tmpl), and runs a list of checks. Each check passes, fails, or is
+// board's profile (board.yaml.tmpl), and runs a list of checks. It has no V4L2 or MQTT code
+// of its own: the kernel-side video checks use the firmware's binding (camera/v4l2) and
+// encoder (camera), and the broker is the firmware's embedded one (mqtt.EmbeddedBroker). Each check passes, fails, or is
 // skipped with what it needs ("skipped: needs issue 5: ...") when the firmware lacks the
 // feature yet; -strict turns those into failures once everything has landed.
 //
@@ -22,6 +26,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/lenscap/lenscap/camera/v4l2"
 )
 
 type status string
@@ -55,7 +61,7 @@ type options struct {
 	strict         bool
 	bench          bool
 	presses        int
-	coded          string
+	coded          string // the encoder's coded format's four characters
 	width, height  uint32
 	guestTimeout   time.Duration
 	chipLabel      string
@@ -75,7 +81,49 @@ func main() {
 	flag.DurationVar(&o.guestTimeout, "timeout", 80*time.Second, "all checks together")
 	flag.Parse()
 	o.width, o.height = 640, 480
+	if len(o.coded) != 4 {
+		fmt.Fprintf(os.Stderr, "lenscap-hil: -coded-format %q: want a four-character code\n", o.coded)
+		os.Exit(2)
+	}
 	os.Exit(runChecks(o))
+}
+
+// checks is the table, in the order it runs: the kernel side first (kernel.go), then lenscap
+// (lenscap_checks.go), the button and the camera under lenscap (button.go), the benchmarks
+// (bench.go).
+var checks = []check{
+	{"kernel.modules", checkModules},
+	{"v4l2.nodes", checkNodes},
+	{"v4l2.find-camera", checkFindCamera},
+	{"v4l2.find-encoder", checkFindEncoder},
+	{"v4l2.vivid-capture", checkCapture},
+	{"v4l2.vicodec-encode", checkEncode},
+	{"v4l2.vivid-fatal-error", checkFatalError},
+	{"gpio.find-chip", checkFindChip},
+	{"gpio.sim-pull", checkSimPull},
+	{"lenscap.doctor", checkDoctor},
+	{"lenscap.start", checkStart},
+	{"lenscap.healthz", checkHealthz},
+	{"lenscap.api-state", checkAPIState},
+	{"lenscap.metrics", checkMetrics},
+	{"mqtt.state", checkMQTTState},
+	{"mqtt.command", checkMQTTCommand},
+	{"board.profile", checkProfile},
+	{"camera.held", checkCameraHeld},
+	{"button.engage", checkButtonEngage},
+	{"button.leds", checkLEDs},
+	{"button.camera-closed", checkCameraClosed},
+	{"metrics.capture-stops", checkCaptureStops},
+	{"button.release", checkButtonRelease},
+	{"button.keyframe-first", checkKeyframeFirst},
+	{"button.bounce", checkBounce},
+	{"mqtt.camera-closed", checkMQTTPhysical},
+	{"camera.failure", checkCameraFailure},
+	{"button.latching-boot", checkLatching},
+	{"bench.vicodec-fps", benchVicodec},
+	{"bench.button-to-private", benchButtonState},
+	{"bench.button-to-closed", benchButton},
+	{"lenscap.stop", checkStop},
 }
 
 func runChecks(o options) int {
@@ -85,39 +133,10 @@ func runChecks(o options) int {
 	defer h.cleanup()
 	counts := map[status]int{}
 	for _, c := range checks {
-		fmt.Printf("hil-run: %s\n", c.name)
-		start := time.Now()
-		var res result
-		if ctx.Err() != nil {
-			res = failf("guest timeout (%v) before this check", o.guestTimeout)
-		} else {
-			res = c.run(ctx, h)
-		}
-		if res.status == statusSkip && o.strict && strings.HasPrefix(res.detail, "needs issue") {
-			res.status = statusFail
-			res.detail = "strict: " + res.detail
-		}
-		took := time.Since(start)
+		res := runCheck(ctx, h, c)
 		counts[res.status]++
-		fmt.Printf("HIL %-4s %-28s %7.2fs  %s\n", res.status, c.name, took.Seconds(), res.detail)
 		if res.status == statusFail && h.fw != nil {
-			// What lenscap said just then (its MQTT client's chatter left out).
-			var lines []string
-			for _, l := range strings.Split(h.fw.log.tail(2000), "\n") {
-				if !strings.Contains(l, "component=paho") && !strings.Contains(l, "component=pion") {
-					lines = append(lines, l)
-				}
-			}
-			// A crash: its first lines say why; the rest is goroutine stacks.
-			for i, l := range lines {
-				if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
-					lines = lines[max(0, i-10):min(len(lines), i+30)]
-					break
-				}
-			}
-			for _, l := range lines[max(0, len(lines)-40):] {
-				fmt.Println("HIL | " + l)
-			}
+			printFailureLog(h.fw.log.tail(2000))
 		}
 	}
 	if counts[statusFail] > 0 && h.fw != nil {
@@ -135,4 +154,48 @@ func runChecks(o options) int {
 		return 1
 	}
 	return 0
+}
+
+// runCheck runs one check, times it and prints its line of the table.
+func runCheck(ctx context.Context, h *harness, c check) result {
+	fmt.Printf("hil-run: %s\n", c.name)
+	start := time.Now()
+	var res result
+	if ctx.Err() != nil {
+		res = failf("guest timeout (%v) before this check", h.opts.guestTimeout)
+	} else {
+		res = c.run(ctx, h)
+	}
+	if res.status == statusSkip && h.opts.strict && strings.HasPrefix(res.detail, "needs issue") {
+		res.status = statusFail
+		res.detail = "strict: " + res.detail
+	}
+	fmt.Printf("HIL %-4s %-28s %7.2fs  %s\n", res.status, c.name, time.Since(start).Seconds(), res.detail)
+	return res
+}
+
+// printFailureLog prints what lenscap said just before a check failed (log: its last lines),
+// its MQTT client's and WebRTC stack's chatter left out; for a crash, the lines around the
+// panic rather than the goroutine stacks after it.
+func printFailureLog(log string) {
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "component=paho") && !strings.Contains(l, "component=pion") {
+			lines = append(lines, l)
+		}
+	}
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+			lines = lines[max(0, i-10):min(len(lines), i+30)]
+			break
+		}
+	}
+	for _, l := range lines[max(0, len(lines)-40):] {
+		fmt.Println("HIL | " + l)
+	}
+}
+
+// codedFormat is the encoder's coded format as a V4L2 pixel format code.
+func (o options) codedFormat() uint32 {
+	return v4l2.Fourcc(o.coded[0], o.coded[1], o.coded[2], o.coded[3])
 }
