@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # check.sh checks a lenscap .deb (make package-check; make test runs it): its metadata
 # (dpkg-deb -I), its contents and modes (dpkg-deb -c), the binaries (static arm64 ELF), the
-# conffile, the maintainer scripts (sh -n) and the systemd unit (systemd-analyze verify, with no
-# warning at all, and the hardening options the package promises).
+# conffile, the maintainer scripts (sh -n), the md5sums, the copyright file (machine-readable, a
+# paragraph for every Go module the binaries link), the systemd unit (systemd-analyze verify, with
+# no warning at all, and the hardening options the package promises) and, where lintian is
+# installed (make test's install-deps.sh installs it), lintian: no error or warning that is not
+# overridden, every override with a reason, none unused.
 #
 # Usage: scripts/package/check.sh dist/lenscap_<version>_arm64.deb
 set -euo pipefail
@@ -17,8 +20,10 @@ ok() { echo "package-check: ok: $*"; }
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-		DEBIAN_FRONTEND=noninteractive apt-get -q install -y systemd >/dev/null ||
-			{ apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -q install -y systemd >/dev/null; }
+		# Waits up to 5 minutes for another apt's dpkg lock (install-deps.sh installs it first).
+		apt=(apt-get -q -o DPkg::Lock::Timeout=300)
+		DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y systemd >/dev/null ||
+			{ "${apt[@]}" update >/dev/null && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y systemd >/dev/null; }
 	fi
 	command -v systemd-analyze >/dev/null 2>&1 || { echo "package-check: systemd-analyze is missing (apt-get install systemd)" >&2; exit 1; }
 fi
@@ -54,6 +59,9 @@ lib/systemd/system/lenscap.service -rw-r--r--
 etc/lenscap/lenscap.yaml -rw-r--r--
 lib/udev/rules.d/60-lenscap-gpio.rules -rw-r--r--
 usr/share/doc/lenscap/README.md -rw-r--r--
+usr/share/doc/lenscap/copyright -rw-r--r--
+usr/share/doc/lenscap/changelog.gz -rw-r--r--
+usr/share/lintian/overrides/lenscap -rw-r--r--
 EOF
 
 dpkg-deb -e "$deb" "$tmp/DEBIAN"
@@ -63,6 +71,39 @@ for s in postinst prerm postrm; do
 done
 
 dpkg-deb -x "$deb" "$tmp/root"
+if (cd "$tmp/root" && md5sum --check --quiet --strict "$tmp/DEBIAN/md5sums") >"$tmp/md5" 2>&1; then
+	ok "md5sums match"
+else
+	bad "md5sums: $(head -3 "$tmp/md5")"
+fi
+
+# The config's comments point to README sections as README, "Heading": each must be a heading.
+config="$tmp/root/etc/lenscap/lenscap.yaml"
+readme="$tmp/root/usr/share/doc/lenscap/README.md"
+sections=$(grep '^#' "$config" | sed 's/^#[[:space:]]*//' | tr '\n' ' ' |
+	grep -oE 'README[^"]{0,50}, "[^"]+"' | sed 's/.*, "\(.*\)"$/\1/' || true)
+while IFS= read -r s; do
+	[ -n "$s" ] || continue
+	grep -qxF "$s" <(sed -n 's/^#\{1,6\}[[:space:]]\{1,\}//p' "$readme") &&
+		ok "config points to the README section \"$s\"" || bad "config points to \"$s\", not a README heading"
+done <<<"$sections"
+[ -n "$sections" ] || bad "config points to no README section (README, \"Heading\")"
+
+copyright="$tmp/root/usr/share/doc/lenscap/copyright"
+if ! head -1 "$copyright" | grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/'; then
+	bad "copyright is not machine-readable (copyright-format 1.0)"
+elif ! grep -qx 'Files: \*' "$copyright" || ! grep -q '^License: ' "$copyright"; then
+	bad "copyright has no Files: * paragraph or no License"
+elif command -v go >/dev/null 2>&1; then
+	unlisted=$(go version -m "$tmp/root/usr/bin/lenscap" "$tmp/root/usr/bin/lenscapctl" |
+		awk '$1 == "dep" {print $2}' | sort -u | while read -r m; do
+			grep -qxF "Files: vendor/$m/*" "$copyright" || echo "$m"
+		done)
+	[ -z "$unlisted" ] && ok "copyright: machine-readable, every linked Go module" ||
+		bad "copyright lacks the modules $(echo $unlisted)"
+else
+	ok "copyright: machine-readable (no go command: modules not compared)"
+fi
 for b in lenscap lenscapctl; do
 	f="$tmp/root/usr/bin/$b"
 	# ELF, 64-bit, little-endian, e_machine 183 (AArch64); no PT_INTERP: static.
@@ -96,6 +137,26 @@ if [ -n "$score" ] && awk -v s="$score" 'BEGIN{exit !(s <= 3.0)}'; then
 	ok "systemd-analyze security: exposure $score (<= 3.0)"
 else
 	bad "systemd-analyze security: exposure ${score:-unknown}, want <= 3.0"
+fi
+
+# lintian: errors and warnings fail unless overridden; an override needs a reason (the comment
+# above it, which lintian shows) and must still match something.
+overrides="$tmp/root/usr/share/lintian/overrides/lenscap"
+if [ -f "$overrides" ]; then
+	unexplained=$(awk '/^[[:space:]]*$/ {prev = ""; next} !/^#/ && prev !~ /^#/ {print} {prev = $0}' "$overrides")
+	[ -z "$unexplained" ] && ok "lintian overrides: each with a reason" || bad "lintian overrides without a reason: $unexplained"
+fi
+if command -v lintian >/dev/null 2>&1; then
+	lintian --fail-on error,warning --display-info "$deb" >"$tmp/lintian" 2>&1 && status=0 || status=$?
+	grep -v '^running with root privileges' "$tmp/lintian" >"$tmp/lintian.tags" || true
+	failing=$(grep -E '^[EW]: |(unused|mismatched)-override' "$tmp/lintian.tags" || true)
+	if [ "$status" -eq 0 ] && [ -z "$failing" ]; then
+		ok "lintian: no error or warning ($(grep -c "^lenscap:" "$overrides" || true) overridden)"
+	else
+		bad "lintian (exit $status):"$'\n'"$(cat "$tmp/lintian.tags")"
+	fi
+else
+	echo "package-check: skipped: lintian is not installed (apt-get install lintian; install-deps.sh does)"
 fi
 
 if [ "$fails" -gt 0 ]; then
