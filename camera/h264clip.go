@@ -37,17 +37,7 @@ type h264Clip struct {
 // that the clip starts with an IDR and that every IDR access unit carries SPS and PPS before
 // its first slice, so a decoder can start at any keyframe.
 func parseH264Clip(clip []byte) (h264Clip, error) {
-	var (
-		c        h264Clip
-		auStart  = -1  // offset of the current access unit; -1 before the first NAL
-		hasVCL   bool  // the current access unit has a slice
-		sps, pps bool  // seen in the current access unit before its first slice
-		key      bool  // the current access unit is an IDR picture
-		idrErr   error // an IDR without parameter sets, reported once
-		finish   = func(end int) {
-			c.aus = append(c.aus, accessUnit{data: clip[auStart:end:end], key: key})
-		}
-	)
+	p := clipSplitter{clip: clip, auStart: -1}
 	start, hdr := nextStartCode(clip, 0)
 	for start >= 0 {
 		next, nextHdr := nextStartCode(clip, hdr)
@@ -55,56 +45,88 @@ func parseH264Clip(clip []byte) (h264Clip, error) {
 		if end < 0 {
 			end = len(clip)
 		}
-		if hdr >= end {
-			return h264Clip{}, fmt.Errorf("camera: h264 clip: empty NAL unit at offset %d", start)
+		if err := p.nal(start, hdr, end); err != nil {
+			return h264Clip{}, err
 		}
-		if clip[hdr]&0x80 != 0 {
-			return h264Clip{}, fmt.Errorf("camera: h264 clip: forbidden_zero_bit set at offset %d", hdr)
-		}
-		typ := clip[hdr] & 0x1f
-		vcl := typ == nalSlice || typ == nalIDR
-		firstSlice := vcl && hdr+1 < end && clip[hdr+1]&0x80 != 0 // ue(v) first_mb_in_slice == 0
-		prefix := typ == nalAUD || typ == nalSPS || typ == nalPPS || typ == nalSEI ||
-			(typ >= 14 && typ <= 18)
-		if auStart < 0 || (hasVCL && (prefix || firstSlice)) {
-			if auStart >= 0 {
-				finish(start)
-			}
-			auStart, hasVCL, sps, pps, key = start, false, false, false, false
-		}
-		switch {
-		case typ == nalSPS && !hasVCL:
-			sps = true
-			if c.profileLevelID == "" && hdr+4 <= end {
-				c.profileLevelID = hex.EncodeToString(clip[hdr+1 : hdr+4])
-			}
-		case typ == nalPPS && !hasVCL:
-			pps = true
-		case typ == nalIDR:
-			key = true
-			if !hasVCL && !(sps && pps) && idrErr == nil {
-				idrErr = fmt.Errorf("camera: h264 clip: IDR access unit %d has no SPS and PPS before it", len(c.aus))
-			}
-		}
-		hasVCL = hasVCL || vcl
 		start, hdr = next, nextHdr
 	}
-	if auStart < 0 {
+	return p.done()
+}
+
+// clipSplitter is parseH264Clip's state between NAL units: the access units so far and
+// what the current one holds.
+type clipSplitter struct {
+	clip     []byte
+	c        h264Clip
+	auStart  int   // offset of the current access unit; -1 before the first NAL
+	hasVCL   bool  // the current access unit has a slice
+	sps, pps bool  // seen in the current access unit before its first slice
+	key      bool  // the current access unit is an IDR picture
+	idrErr   error // an IDR without parameter sets, reported once
+}
+
+// nal takes the NAL unit from start code start to end, its header byte at hdr.
+func (p *clipSplitter) nal(start, hdr, end int) error {
+	clip := p.clip
+	if hdr >= end {
+		return fmt.Errorf("camera: h264 clip: empty NAL unit at offset %d", start)
+	}
+	if clip[hdr]&0x80 != 0 {
+		return fmt.Errorf("camera: h264 clip: forbidden_zero_bit set at offset %d", hdr)
+	}
+	typ := clip[hdr] & 0x1f
+	vcl := typ == nalSlice || typ == nalIDR
+	firstSlice := vcl && hdr+1 < end && clip[hdr+1]&0x80 != 0 // ue(v) first_mb_in_slice == 0
+	prefix := typ == nalAUD || typ == nalSPS || typ == nalPPS || typ == nalSEI ||
+		(typ >= 14 && typ <= 18)
+	if p.auStart < 0 || (p.hasVCL && (prefix || firstSlice)) {
+		if p.auStart >= 0 {
+			p.finish(start)
+		}
+		p.auStart, p.hasVCL, p.sps, p.pps, p.key = start, false, false, false, false
+	}
+	switch {
+	case typ == nalSPS && !p.hasVCL:
+		p.sps = true
+		if p.c.profileLevelID == "" && hdr+4 <= end {
+			p.c.profileLevelID = hex.EncodeToString(clip[hdr+1 : hdr+4])
+		}
+	case typ == nalPPS && !p.hasVCL:
+		p.pps = true
+	case typ == nalIDR:
+		p.key = true
+		if !p.hasVCL && !(p.sps && p.pps) && p.idrErr == nil {
+			p.idrErr = fmt.Errorf("camera: h264 clip: IDR access unit %d has no SPS and PPS before it", len(p.c.aus))
+		}
+	}
+	p.hasVCL = p.hasVCL || vcl
+	return nil
+}
+
+// finish ends the current access unit at end.
+func (p *clipSplitter) finish(end int) {
+	p.c.aus = append(p.c.aus, accessUnit{data: p.clip[p.auStart:end:end], key: p.key})
+}
+
+// done ends the last access unit and checks the clip as a whole: it must hold a picture,
+// start with an IDR and carry an SPS (whose profile-level-id the SDP gives).
+func (p *clipSplitter) done() (h264Clip, error) {
+	if p.auStart < 0 {
 		return h264Clip{}, errors.New("camera: h264 clip: no NAL unit (not Annex-B?)")
 	}
-	if !hasVCL {
+	if !p.hasVCL {
 		return h264Clip{}, errors.New("camera: h264 clip: ends with an access unit without a picture")
 	}
-	finish(len(clip))
+	p.finish(len(p.clip))
 	switch {
-	case idrErr != nil:
-		return h264Clip{}, idrErr
-	case !c.aus[0].key:
+	case p.idrErr != nil:
+		return h264Clip{}, p.idrErr
+	case !p.c.aus[0].key:
 		return h264Clip{}, errors.New("camera: h264 clip: does not start with an IDR picture")
-	case c.profileLevelID == "":
+	case p.c.profileLevelID == "":
 		return h264Clip{}, errors.New("camera: h264 clip: no SPS")
 	}
-	return c, nil
+	return p.c, nil
 }
 
 // nextStartCode returns the offset of the first Annex-B start code (00 00 01, or 00 00 00 01

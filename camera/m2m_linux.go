@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -104,6 +102,8 @@ type m2mEncoder struct {
 	unsettable []string // controls the driver refused
 }
 
+// newM2MEncoder opens node and sets it streaming for raw frames of f coded as o asks. On
+// error everything it set up is released.
 func newM2MEncoder(node v4l2.Node, f RawFormat, o EncoderOptions) (_ *m2mEncoder, err error) {
 	dev, err := v4l2.Open(node.Path)
 	if err != nil {
@@ -119,48 +119,73 @@ func newM2MEncoder(node v4l2.Node, f RawFormat, o EncoderOptions) (_ *m2mEncoder
 	if node.Caps&v4l2.CapVideoM2MMplane != 0 {
 		outType, capType = v4l2.BufTypeVideoOutputMplane, v4l2.BufTypeVideoCaptureMplane
 	}
-	mplane := outType == v4l2.BufTypeVideoOutputMplane
-	codedSize := uint32(max(f.Width*f.Height*3/4, 512<<10))
+	if err := e.setFormats(outType, capType, o); err != nil {
+		return nil, err
+	}
+	dev.SetFrameRate(outType, f.FrameRate) // optional for encoders: rate control hint
+	e.setControls(o)
+	if err := e.startStreaming(outType, capType); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
 
-	// The coded format first: its size decides the raw format's limits.
-	cf := v4l2.Format{Type: capType}
-	rf := v4l2.Format{Type: outType}
-	if mplane {
+// m2mFormats are the formats asked of the encoder: coded on its CAPTURE queue (capType),
+// raw frames of f on its OUTPUT queue (outType). A coded buffer holds 3/4 of a luma
+// plane's bytes, at least 512 KiB.
+func m2mFormats(f RawFormat, coded, outType, capType uint32) (cf, rf v4l2.Format) {
+	codedSize := uint32(max(f.Width*f.Height*3/4, 512<<10))
+	cf = v4l2.Format{Type: capType}
+	rf = v4l2.Format{Type: outType}
+	if outType == v4l2.BufTypeVideoOutputMplane {
 		p := cf.PixMplane()
-		p.Width, p.Height, p.PixelFormat, p.Field, p.NumPlanes = uint32(f.Width), uint32(f.Height), o.CodedFormat, v4l2.FieldNone, 1
+		p.Width, p.Height, p.PixelFormat, p.Field, p.NumPlanes = uint32(f.Width), uint32(f.Height), coded, v4l2.FieldNone, 1
 		p.PlaneFmt[0].SizeImage = codedSize
 		r := rf.PixMplane()
 		r.Width, r.Height, r.PixelFormat, r.Field, r.NumPlanes = uint32(f.Width), uint32(f.Height), f.PixelFormat, v4l2.FieldNone, 1
 	} else {
 		p := cf.Pix()
-		p.Width, p.Height, p.PixelFormat, p.Field, p.SizeImage = uint32(f.Width), uint32(f.Height), o.CodedFormat, v4l2.FieldNone, codedSize
+		p.Width, p.Height, p.PixelFormat, p.Field, p.SizeImage = uint32(f.Width), uint32(f.Height), coded, v4l2.FieldNone, codedSize
 		r := rf.Pix()
 		r.Width, r.Height, r.PixelFormat, r.Field = uint32(f.Width), uint32(f.Height), f.PixelFormat, v4l2.FieldNone
 	}
-	if err := dev.SetFormat(&cf); err != nil {
-		return nil, err
+	return cf, rf
+}
+
+// setFormats sets the coded format, then the raw one (the coded format's size decides the
+// raw format's limits), and checks the driver kept both: a raw frame is copied in by
+// layout, so any other format would be coded as garbage.
+func (e *m2mEncoder) setFormats(outType, capType uint32, o EncoderOptions) error {
+	f := e.raw
+	mplane := outType == v4l2.BufTypeVideoOutputMplane
+	cf, rf := m2mFormats(f, o.CodedFormat, outType, capType)
+	if err := e.dev.SetFormat(&cf); err != nil {
+		return err
 	}
-	if err := dev.SetFormat(&rf); err != nil {
-		return nil, err
+	if err := e.dev.SetFormat(&rf); err != nil {
+		return err
 	}
 	gotPix, gotW, gotH, planes := formatOf(&rf, mplane)
 	if gotPix != f.PixelFormat || gotW < uint32(f.Width) || gotH < uint32(f.Height) || planes != 1 {
-		return nil, fmt.Errorf("%w: asked raw %v, driver set %s %dx%d in %d planes", ErrFormat, f,
+		return fmt.Errorf("%w: asked raw %v, driver set %s %dx%d in %d planes", ErrFormat, f,
 			v4l2.FourccString(gotPix), gotW, gotH, planes)
 	}
 	if codedPix, _, _, _ := formatOf(&cf, mplane); codedPix != o.CodedFormat {
-		return nil, fmt.Errorf("%w: asked coded %s, driver set %s", ErrFormat,
+		return fmt.Errorf("%w: asked coded %s, driver set %s", ErrFormat,
 			v4l2.FourccString(o.CodedFormat), v4l2.FourccString(codedPix))
 	}
 	e.outFmt = rf
-	dev.SetFrameRate(outType, f.FrameRate) // optional for encoders: rate control hint
+	return nil
+}
 
-	ctrl := func(label string, id uint32, v int32) bool {
-		if err := dev.SetControl(id, v); err != nil {
+// setControls sets the rate control and keyframe controls. Drivers support different
+// subsets, so a refused control is only remembered (describe lists it), not an error.
+func (e *m2mEncoder) setControls(o EncoderOptions) {
+	f := e.raw
+	ctrl := func(label string, id uint32, v int32) {
+		if err := e.dev.SetControl(id, v); err != nil {
 			e.unsettable = append(e.unsettable, label)
-			return false
 		}
-		return true
 	}
 	if o.CodedFormat == v4l2.PixFmtH264 {
 		_, level := h264Level(f.Width, f.Height, f.FrameRate)
@@ -172,31 +197,34 @@ func newM2MEncoder(node v4l2.Node, f RawFormat, o EncoderOptions) (_ *m2mEncoder
 		ctrl("bitrate mode", v4l2.CIDBitrateMode, v4l2.BitrateModeVBR)
 		ctrl("bitrate", v4l2.CIDBitrate, int32(o.Bitrate))
 		ctrl("IDR period", v4l2.CIDH264IPeriod, int32(o.KeyframePeriod))
+		// SPS and PPS before every IDR, so a viewer can start at any keyframe.
 		ctrl("repeat sequence header", v4l2.CIDRepeatSeqHeader, 1)
 	}
 	ctrl("GOP size", v4l2.CIDGopSize, int32(o.KeyframePeriod))
+}
 
-	if e.out, err = v4l2.NewQueue(dev, outType, m2mOutputBuffers); err != nil {
-		return nil, err
+// startStreaming maps both queues' buffers, hands every CAPTURE buffer to the encoder (it
+// needs somewhere to put coded frames before the first raw one arrives), keeps the OUTPUT
+// buffers free for queueRaw, and starts both queues.
+func (e *m2mEncoder) startStreaming(outType, capType uint32) (err error) {
+	if e.out, err = v4l2.NewQueue(e.dev, outType, m2mOutputBuffers); err != nil {
+		return err
 	}
-	if e.cap, err = v4l2.NewQueue(dev, capType, m2mCaptureBuffers); err != nil {
-		return nil, err
+	if e.cap, err = v4l2.NewQueue(e.dev, capType, m2mCaptureBuffers); err != nil {
+		return err
 	}
 	for i := range e.out.Buffers {
 		e.freeOut = append(e.freeOut, uint32(i))
 	}
 	for i := range e.cap.Buffers {
 		if err := e.cap.Enqueue(uint32(i), v4l2.Timeval{}); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := dev.StreamOn(outType); err != nil {
-		return nil, err
+	if err := e.dev.StreamOn(outType); err != nil {
+		return err
 	}
-	if err := dev.StreamOn(capType); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return e.dev.StreamOn(capType)
 }
 
 // formatOf is the pixel format, size and plane count a Format holds.
@@ -324,155 +352,4 @@ func (e *m2mEncoder) close() {
 		e.cap.Release()
 	}
 	e.dev.Close()
-}
-
-// m2mStream is a camera (any raw source) encoded by a memory-to-memory encoder. Frames are
-// produced inside ReadFrame, on the caller's goroutine: no goroutine is started.
-type m2mStream struct {
-	name     string
-	src      rawStream
-	enc      *m2mEncoder
-	duration time.Duration
-
-	readMu sync.Mutex // held by ReadFrame, and by Close while it releases the devices
-	seq    int64      // frames queued; guarded by readMu
-	times  [16]time.Time
-	keyReq atomic.Bool
-	failed error // the stream's end; guarded by readMu
-	ctrlMu sync.Mutex
-
-	closed    chan struct{}
-	closeOnce sync.Once
-}
-
-// ReadFrame captures raw frames and encodes them until a coded frame comes out, and returns
-// it: for H.264 an access unit with SPS and PPS before every IDR (the first frame is an
-// IDR), for FWHT the coded frame. Frame.Data is the encoder's mapped buffer, valid until
-// the next ReadFrame or Close. It allocates nothing per frame. A vanished camera (ErrGone)
-// or an encoder error (ErrEncoder) ends the stream; after Close it returns an error
-// wrapping device.ErrStreamClosed.
-func (s *m2mStream) ReadFrame() (device.Frame, error) {
-	s.readMu.Lock()
-	defer s.readMu.Unlock()
-	if err := s.stopErr(); err != nil {
-		return device.Frame{}, err
-	}
-	if err := s.enc.release(); err != nil {
-		return device.Frame{}, s.fail(err)
-	}
-	for stalled := 0; ; stalled++ {
-		if stalled > m2mStallFrames {
-			return device.Frame{}, s.fail(fmt.Errorf("no coded frame for %d raw frames", stalled))
-		}
-		raw, at, err := s.src.next()
-		if err != nil {
-			if s.stopErr() != nil {
-				return device.Frame{}, s.stopErr()
-			}
-			s.failed = err
-			return device.Frame{}, err
-		}
-		seq := s.seq
-		s.seq++
-		s.times[seq%int64(len(s.times))] = at
-		if err := s.enc.queueRaw(raw, seq, s.keyReq.Swap(false) || seq == 0); err != nil {
-			return device.Frame{}, s.fail(err)
-		}
-		// Wait two frame periods for the coded frame; an encoder that wants more input
-		// first gets the next raw frame.
-		timeout := int(2*s.duration/time.Millisecond) + 10
-		for {
-			d, ok, err := s.enc.nextCoded(timeout)
-			if err != nil {
-				return device.Frame{}, s.fail(err)
-			}
-			if !ok {
-				break
-			}
-			data := s.enc.cap.Data(d)
-			key := d.Flags&v4l2.BufFlagKeyframe != 0 || (s.enc.coded == v4l2.PixFmtFWHT && fwhtIntra(data))
-			if s.enc.coded == v4l2.PixFmtH264 {
-				var whole bool
-				data, key, whole, err = s.enc.asm.assemble(data)
-				if err != nil {
-					return device.Frame{}, s.fail(err)
-				}
-				if !whole { // parameter sets alone: remembered; the picture follows
-					if err := s.enc.release(); err != nil {
-						return device.Frame{}, s.fail(err)
-					}
-					continue
-				}
-			}
-			stamp := int64(d.Timestamp.Sec)*1e6 + int64(d.Timestamp.Usec)
-			return device.Frame{Data: data, CaptureTime: s.times[stamp%int64(len(s.times))],
-				Duration: s.duration, Keyframe: key}, nil
-		}
-	}
-}
-
-// fail ends the stream with an encoder error (or closed, when Close woke it).
-func (s *m2mStream) fail(err error) error {
-	if e := s.stopErr(); e != nil {
-		return e
-	}
-	s.failed = fmt.Errorf("camera: read %s: %w: %s: %v", s.name, ErrEncoder, s.enc.node.Path, err)
-	return s.failed
-}
-
-func (s *m2mStream) stopErr() error {
-	select {
-	case <-s.closed:
-		return fmt.Errorf("camera: read %s: %w", s.name, device.ErrStreamClosed)
-	default:
-	}
-	return s.failed
-}
-
-// RequestKeyframe makes the next frame queued an IDR (V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME).
-// It never blocks; requests before the next frame give one keyframe.
-func (s *m2mStream) RequestKeyframe() { s.keyReq.Store(true) }
-
-// SetBitrate changes the encoder's bitrate while streaming (V4L2_CID_MPEG_VIDEO_BITRATE).
-func (s *m2mStream) SetBitrate(bps int) error {
-	s.ctrlMu.Lock()
-	defer s.ctrlMu.Unlock()
-	select {
-	case <-s.closed:
-		return fmt.Errorf("camera: %s: set bitrate: %w", s.name, device.ErrStreamClosed)
-	default:
-	}
-	if err := s.enc.dev.SetControl(v4l2.CIDBitrate, int32(bps)); err != nil {
-		return fmt.Errorf("camera: %s: set bitrate: %w", s.name, err)
-	}
-	return nil
-}
-
-// Close stops capture and encoding and closes both device files before it returns,
-// unblocking a pending ReadFrame. Idempotent.
-func (s *m2mStream) Close() error {
-	s.closeOnce.Do(func() {
-		close(s.closed)
-		s.enc.dev.Wake()
-		s.src.stop()
-		// ReadFrame may be copying a captured frame into the encoder: the capture buffers
-		// are unmapped only once it has returned.
-		s.readMu.Lock()
-		s.src.close()
-		s.ctrlMu.Lock()
-		s.enc.close()
-		s.ctrlMu.Unlock()
-		s.readMu.Unlock()
-	})
-	return nil
-}
-
-// fwhtIntra reports whether a FWHT frame (struct fwht_cframe_hdr: two magic words, version,
-// width, height, then the big-endian flags) is an intra frame.
-func fwhtIntra(frame []byte) bool {
-	if len(frame) < 24 {
-		return false
-	}
-	flags := uint32(frame[20])<<24 | uint32(frame[21])<<16 | uint32(frame[22])<<8 | uint32(frame[23])
-	return flags&v4l2.FWHTFlagIFrame != 0
 }

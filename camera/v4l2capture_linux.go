@@ -100,7 +100,8 @@ func findCamera(o V4L2CameraOptions) (v4l2.Node, error) {
 	return nodes[0], nil
 }
 
-// openCapture opens, configures and starts a capture node.
+// openCapture opens, configures and starts a capture node. On error everything it set up
+// is released.
 func openCapture(o V4L2CameraOptions, log interface{ Warn(string, ...any) }) (_ *v4l2Capture, err error) {
 	node, err := findCamera(o)
 	if err != nil {
@@ -109,22 +110,9 @@ func openCapture(o V4L2CameraOptions, log interface{ Warn(string, ...any) }) (_ 
 	errorf := func(format string, a ...any) error {
 		return fmt.Errorf("camera: open %s (%s, %s): "+format, append([]any{o.Name, node.Path, node.Card()}, a...)...)
 	}
-	want := o.Format
-	if want.PixelFormat == 0 {
-		for _, p := range captureOrder {
-			if p == v4l2.PixFmtH264 && o.Encoder.Kind != EncoderAuto {
-				continue
-			}
-			if v4l2.Has(node.Input, p) {
-				want.PixelFormat = p
-				break
-			}
-		}
-		if want.PixelFormat == 0 {
-			return nil, errorf("%w: it offers %s; lenscap reads H264, YU12, NV12, YUYV or MJPG", ErrFormat, v4l2.FormatList(node.Input))
-		}
-	} else if !v4l2.Has(node.Input, want.PixelFormat) {
-		return nil, errorf("%w: no %s; it offers %s", ErrFormat, v4l2.FourccString(want.PixelFormat), v4l2.FormatList(node.Input))
+	want, err := captureFormat(o, node)
+	if err != nil {
+		return nil, errorf("%w", err)
 	}
 	dev, err := v4l2.Open(node.Path)
 	if errors.Is(err, unix.EBUSY) {
@@ -143,51 +131,91 @@ func openCapture(o V4L2CameraOptions, log interface{ Warn(string, ...any) }) (_ 
 	if node.Caps&v4l2.CapVideoCapture == 0 {
 		bufType = v4l2.BufTypeVideoCaptureMplane
 	}
+	if err := c.setFormat(bufType, want, log); err != nil {
+		return nil, errorf("%w", err)
+	}
+	if err := c.startStreaming(bufType, o.Buffers); err != nil {
+		return nil, errorf("%w", err)
+	}
+	return c, nil
+}
+
+// captureFormat is the raw format to ask of node: o.Format, with the pixel format the
+// node offers first in captureOrder when o names none. H.264 is taken only with the
+// automatic encoder, which passes it through; a chosen encoder needs raw frames.
+func captureFormat(o V4L2CameraOptions, node v4l2.Node) (RawFormat, error) {
+	want := o.Format
+	if want.PixelFormat != 0 {
+		if !v4l2.Has(node.Input, want.PixelFormat) {
+			return want, fmt.Errorf("%w: no %s; it offers %s", ErrFormat, v4l2.FourccString(want.PixelFormat), v4l2.FormatList(node.Input))
+		}
+		return want, nil
+	}
+	for _, p := range captureOrder {
+		if p == v4l2.PixFmtH264 && o.Encoder.Kind != EncoderAuto {
+			continue
+		}
+		if v4l2.Has(node.Input, p) {
+			want.PixelFormat = p
+			return want, nil
+		}
+	}
+	return want, fmt.Errorf("%w: it offers %s; lenscap reads H264, YU12, NV12, YUYV or MJPG", ErrFormat, v4l2.FormatList(node.Input))
+}
+
+// setFormat asks the driver for want and records the layout it set. The size must be
+// exactly want's (frames are not scaled); the frame rate may differ, and is then taken as
+// the driver's, with a warning. Rows the driver pads get a buffer to repack frames into.
+func (c *v4l2Capture) setFormat(bufType uint32, want RawFormat, log interface{ Warn(string, ...any) }) error {
+	mplane := bufType == v4l2.BufTypeVideoCaptureMplane
 	f := v4l2.Format{Type: bufType}
-	if bufType == v4l2.BufTypeVideoCaptureMplane {
+	if mplane {
 		p := f.PixMplane()
 		p.Width, p.Height, p.PixelFormat, p.Field, p.NumPlanes = uint32(want.Width), uint32(want.Height), want.PixelFormat, v4l2.FieldNone, 1
 	} else {
 		p := f.Pix()
 		p.Width, p.Height, p.PixelFormat, p.Field = uint32(want.Width), uint32(want.Height), want.PixelFormat, v4l2.FieldNone
 	}
-	if err := dev.SetFormat(&f); errors.Is(err, unix.EBUSY) {
-		return nil, errorf("%w: %v", ErrBusy, err)
+	if err := c.dev.SetFormat(&f); errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("%w: %v", ErrBusy, err)
 	} else if err != nil {
-		return nil, errorf("%w", err)
+		return err
 	}
-	pix, w, h, planes := formatOf(&f, bufType == v4l2.BufTypeVideoCaptureMplane)
+	pix, w, h, planes := formatOf(&f, mplane)
 	if pix != want.PixelFormat || int(w) != want.Width || int(h) != want.Height || planes != 1 {
-		return nil, errorf("%w: asked %v, the driver set %s %dx%d in %d planes; it offers %s at %s", ErrFormat, want,
+		return fmt.Errorf("%w: asked %v, the driver set %s %dx%d in %d planes; it offers %s at %s", ErrFormat, want,
 			v4l2.FourccString(pix), w, h, planes, v4l2.FourccString(want.PixelFormat),
-			strings.Join(dev.FrameSizes(want.PixelFormat), ", "))
+			strings.Join(c.dev.FrameSizes(want.PixelFormat), ", "))
 	}
-	if bufType == v4l2.BufTypeVideoCaptureMplane {
+	if mplane {
 		c.stride = int(f.PixMplane().PlaneFmt[0].BytesPerLine)
 	} else {
 		c.stride = int(f.Pix().BytesPerLine)
 	}
 	c.planeH = int(h)
 	c.format = want
-	if fps, err := dev.SetFrameRate(bufType, want.FrameRate); err == nil && fps > 0 && int(fps+0.5) != want.FrameRate {
-		log.Warn("camera: the driver set another frame rate", "camera", o.Name, "asked", want.FrameRate, "set", fps)
+	if fps, err := c.dev.SetFrameRate(bufType, want.FrameRate); err == nil && fps > 0 && int(fps+0.5) != want.FrameRate {
+		log.Warn("camera: the driver set another frame rate", "camera", c.name, "asked", want.FrameRate, "set", fps)
 		c.format.FrameRate = max(int(fps+0.5), 1)
 	}
 	if n := c.format.frameSize(); c.stride > 0 && needsRepack(c.format, c.stride) {
 		c.packed = make([]byte, n)
 	}
-	if c.q, err = v4l2.NewQueue(dev, bufType, uint32(o.Buffers)); err != nil {
-		return nil, errorf("%w", err)
+	return nil
+}
+
+// startStreaming maps n buffers, queues them all for the driver to fill, and starts
+// capture.
+func (c *v4l2Capture) startStreaming(bufType uint32, n int) (err error) {
+	if c.q, err = v4l2.NewQueue(c.dev, bufType, uint32(n)); err != nil {
+		return err
 	}
 	for i := range c.q.Buffers {
 		if err := c.q.Enqueue(uint32(i), v4l2.Timeval{}); err != nil {
-			return nil, errorf("%w", err)
+			return err
 		}
 	}
-	if err := dev.StreamOn(bufType); err != nil {
-		return nil, errorf("%w", err)
-	}
-	return c, nil
+	return c.dev.StreamOn(bufType)
 }
 
 // needsRepack reports whether frames of f with this stride carry row padding.

@@ -196,85 +196,114 @@ func (b *Button) Run(ctx context.Context, decided func(Event) (handle func(conte
 // the window and the stable level once; two real presses count twice however close they are,
 // as long as each level they go through lasts the debounce time (no lock-out after a press).
 func (b *Button) read(ctx context.Context, emit func(Event)) {
-	now := b.cfg.Now
-	raw := b.Active()
-	rawSince := now()
-	stable := raw
-	// Momentary: the current press, for the hold gesture. A button already down at start is
-	// no press: its release reports nothing.
-	down, held := stable, stable
-	var downSince time.Time
-	// A latching switch's position at start: "private" counts at once (the safe reading);
-	// "public" only once it has lasted the debounce time, so a bad first read of a switch
-	// left on private cannot open the camera.
-	initial := false
-	if b.cfg.Mode == Latching {
-		if stable {
-			emit(Event{Kind: Switch, At: rawSince, Edge: rawSince, Private: true, Initial: true})
-		} else {
-			stable, initial = true, true // decided through the debounce below
-		}
-	}
+	st := b.startInput(emit)
 	for ctx.Err() == nil {
-		t := now()
-		if initial && raw == stable { // read "private" before "public" settled: it counts at once
-			initial = false
-			emit(Event{Kind: Switch, At: t, Edge: rawSince, Private: true, Initial: true})
-		}
-		wait := maxWait
-		if raw != stable {
-			due := rawSince.Add(b.cfg.Debounce)
-			if !t.Before(due) {
-				stable = raw
-				if initial {
-					initial = false
-					emit(Event{Kind: Switch, At: t, Edge: rawSince, Private: stable, Initial: true})
-					continue
-				}
-				b.changed(stable, rawSince, t, &down, &held, &downSince, emit)
-				continue
-			}
-			wait = min(wait, due.Sub(t))
-		}
-		if b.cfg.Hold > 0 && down && !held {
-			due := downSince.Add(b.cfg.Hold)
-			if !t.Before(due) {
-				held = true
-				emit(Event{Kind: Hold, At: t, Edge: downSince})
-				continue
-			}
-			wait = min(wait, due.Sub(t))
+		wait, decided := b.decide(&st, b.cfg.Now(), emit)
+		if decided { // the state moved on: what is due next is computed afresh
+			continue
 		}
 		if !b.cfg.Pin.WaitForEdge(max(wait, time.Millisecond)) {
 			continue
 		}
 		// The driver says an edge happened, not which: the level now is what counts. An edge
 		// that left the level as it was (a glitch shorter than this read) changes nothing.
-		if l := b.Active(); l != raw {
-			raw, rawSince = l, now()
+		if l := b.Active(); l != st.raw {
+			st.raw, st.rawSince = l, b.cfg.Now()
 		}
 	}
 }
 
-// changed handles a change of the stable level, which began at edge and is decided at.
-func (b *Button) changed(active bool, edge, at time.Time, down, held *bool, downSince *time.Time, emit func(Event)) {
+// inputState is what read knows of the input between edges.
+type inputState struct {
+	raw      bool      // the level read after the last edge
+	rawSince time.Time // when raw was first read
+	stable   bool      // the debounced level
+	// initial: a latching switch's position at start is still to be reported.
+	initial bool
+	// Momentary: the current press, for the hold gesture; held once it was reported.
+	down, held bool
+	downSince  time.Time
+}
+
+// startInput reads the input as Run starts.
+func (b *Button) startInput(emit func(Event)) inputState {
+	raw := b.Active()
+	st := inputState{raw: raw, rawSince: b.cfg.Now(), stable: raw}
+	// A button already down at start is no press: its release reports nothing.
+	st.down, st.held = st.stable, st.stable
+	// A latching switch's position at start: "private" counts at once (the safe reading);
+	// "public" only once it has lasted the debounce time, so a bad first read of a switch
+	// left on private cannot open the camera.
+	if b.cfg.Mode == Latching {
+		if st.stable {
+			emit(Event{Kind: Switch, At: st.rawSince, Edge: st.rawSince, Private: true, Initial: true})
+		} else {
+			st.stable, st.initial = true, true // decided through the debounce: see settle
+		}
+	}
+	return st
+}
+
+// decide emits what is due at t: a level that lasted the debounce time, or a press that
+// reached the hold time. It reports whether it decided something; if not, wait is how long
+// until something could be due, so that read waits for an edge no longer than that.
+func (b *Button) decide(st *inputState, t time.Time, emit func(Event)) (wait time.Duration, decided bool) {
+	if st.initial && st.raw == st.stable { // read "private" before "public" settled: it counts at once
+		st.initial = false
+		emit(Event{Kind: Switch, At: t, Edge: st.rawSince, Private: true, Initial: true})
+	}
+	wait = maxWait
+	if st.raw != st.stable {
+		due := st.rawSince.Add(b.cfg.Debounce)
+		if !t.Before(due) {
+			b.settle(st, t, emit)
+			return 0, true
+		}
+		wait = min(wait, due.Sub(t))
+	}
+	if b.cfg.Hold > 0 && st.down && !st.held {
+		due := st.downSince.Add(b.cfg.Hold)
+		if !t.Before(due) {
+			st.held = true
+			emit(Event{Kind: Hold, At: t, Edge: st.downSince})
+			return 0, true
+		}
+		wait = min(wait, due.Sub(t))
+	}
+	return wait, false
+}
+
+// settle makes the raw level, which has lasted the debounce time at t, the stable one.
+func (b *Button) settle(st *inputState, t time.Time, emit func(Event)) {
+	st.stable = st.raw
+	if st.initial {
+		st.initial = false
+		emit(Event{Kind: Switch, At: t, Edge: st.rawSince, Private: st.stable, Initial: true})
+		return
+	}
+	b.changed(st, t, emit)
+}
+
+// changed handles a change of the stable level, which began at st.rawSince and is decided at.
+func (b *Button) changed(st *inputState, at time.Time, emit func(Event)) {
+	active, edge := st.stable, st.rawSince
 	b.log.Debug("privacy input", "active", active, "edge", edge, "debounced_after", at.Sub(edge))
 	if b.cfg.Mode == Latching {
 		emit(Event{Kind: Switch, At: at, Edge: edge, Private: active})
 		return
 	}
 	if active {
-		*down, *held, *downSince = true, false, edge
+		st.down, st.held, st.downSince = true, false, edge
 		if b.cfg.Hold == 0 {
-			*held = true // the press is reported now; its release reports nothing
+			st.held = true // the press is reported now; its release reports nothing
 			emit(Event{Kind: Press, At: at, Edge: edge})
 		}
 		return
 	}
-	if *down && !*held {
+	if st.down && !st.held {
 		emit(Event{Kind: Press, At: at, Edge: edge})
 	}
-	*down, *held = false, false
+	st.down, st.held = false, false
 }
 
 // queue hands the decided events' handlers from the input loop to the handler goroutine

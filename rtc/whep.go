@@ -34,19 +34,11 @@ func (ws *whepSession) wake()      { signal(ws.wakeC) }
 func (ws *whepSession) stateWake() {}
 func (ws *whepSession) close()     { ws.closeMu.Do(func() { close(ws.closeC) }) }
 
+// serveWHEP answers a viewer's offer (RFC 9725): 201 Created with the answer and the
+// session's URL, which the viewer deletes to leave.
 func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
-		http.Error(w, "WHEP offers are application/sdp", http.StatusUnsupportedMediaType)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("offer larger than %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "reading offer: "+err.Error(), http.StatusBadRequest)
+	offer, ok := s.readWHEPOffer(w, r)
+	if !ok {
 		return
 	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
@@ -54,30 +46,13 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot create a connection", http.StatusInternalServerError)
 		return
 	}
-	// Every kind gets its fanout on a sendonly transceiver; a private kind's fanout carries
-	// no frames until privacy is lifted.
-	live := make([]bool, len(s.fanouts))
-	for i := range live {
-		live[i] = true
-	}
-	conn, err := newConn(pc, s.fanouts, live)
-	if err == nil {
-		err = answerWHEP(pc, string(body))
-	}
+	conn, err := s.newWHEPConn(pc, offer)
 	if err != nil {
 		_ = pc.Close()
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	ws := &whepSession{
-		id:      newID(),
-		srv:     s,
-		conn:    conn,
-		wakeC:   make(chan struct{}, 1),
-		closeC:  make(chan struct{}),
-		pcState: make(chan webrtc.PeerConnectionState, 8),
-	}
-	ws.log = s.log.With("viewer", r.RemoteAddr, "signalling", "whep", "session", ws.id)
+	ws := s.newWHEPSession(conn, r.RemoteAddr)
 	watchState(pc, ws.pcState)
 	if err := s.add(ws); err != nil {
 		_ = pc.Close()
@@ -92,6 +67,58 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", "/whep/"+ws.id)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, pc.LocalDescription().SDP)
+}
+
+// readWHEPOffer reads the request's SDP offer, at most MaxMessageBytes of it; when it
+// cannot, it answers the request and reports false.
+func (s *Server) readWHEPOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
+		http.Error(w, "WHEP offers are application/sdp", http.StatusUnsupportedMediaType)
+		return "", false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("offer larger than %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
+			return "", false
+		}
+		http.Error(w, "reading offer: "+err.Error(), http.StatusBadRequest)
+		return "", false
+	}
+	return string(body), true
+}
+
+// newWHEPConn puts every kind's fanout on a sendonly transceiver of pc and answers the
+// offer. All are live here: a private kind's fanout carries no frames until privacy is
+// lifted, and run takes its track off the sender.
+func (s *Server) newWHEPConn(pc *webrtc.PeerConnection, offer string) (*Conn, error) {
+	live := make([]bool, len(s.fanouts))
+	for i := range live {
+		live[i] = true
+	}
+	conn, err := newConn(pc, s.fanouts, live)
+	if err != nil {
+		return nil, err
+	}
+	if err := answerWHEP(pc, offer); err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// newWHEPSession is the session of conn's viewer at remoteAddr; it starts nothing.
+func (s *Server) newWHEPSession(conn *Conn, remoteAddr string) *whepSession {
+	ws := &whepSession{
+		id:      newID(),
+		srv:     s,
+		conn:    conn,
+		wakeC:   make(chan struct{}, 1),
+		closeC:  make(chan struct{}),
+		pcState: make(chan webrtc.PeerConnectionState, 8),
+	}
+	ws.log = s.log.With("viewer", remoteAddr, "signalling", "whep", "session", ws.id)
+	return ws
 }
 
 // answerWHEP applies the viewer's offer and sets a complete answer.

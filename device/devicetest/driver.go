@@ -310,29 +310,50 @@ func (s *stream) closedErr() error {
 
 // ReadFrame implements device.Stream.
 func (s *stream) ReadFrame() (device.Frame, error) {
+	next, err := s.beginRead()
+	if err != nil {
+		return device.Frame{}, err
+	}
+	defer s.endRead()
+	req, err := s.awaitFrame(next)
+	if err != nil {
+		return device.Frame{}, err
+	}
+	return s.deliver(req)
+}
+
+// beginRead counts a ReadFrame in progress, so that Close can wait for it before it
+// releases the device, and returns when the next tick is due.
+func (s *stream) beginRead() (next time.Time, err error) {
 	d := s.d
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	select {
 	case <-s.closed:
-		d.mu.Unlock()
-		return device.Frame{}, s.closedErr()
+		return time.Time{}, s.closedErr()
 	default:
 	}
 	s.readers++
-	next := s.next
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		s.readers--
-		if s.readers == 0 && s.idle != nil {
-			close(s.idle)
-			s.idle = nil
-		}
-		d.mu.Unlock()
-	}()
+	return s.next, nil
+}
 
+// endRead ends what beginRead began; the last reader after Close lets Close go on.
+func (s *stream) endRead() {
+	d := s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s.readers--
+	if s.readers == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// awaitFrame blocks until a frame is pushed, the tick due at next comes (with an
+// Interval), or the stream is closed or vanishes. A tick gives a zero pushReq.
+func (s *stream) awaitFrame(next time.Time) (pushReq, error) {
 	var tick <-chan time.Time
-	if d.opts.Interval > 0 {
+	if s.d.opts.Interval > 0 {
 		t := time.NewTimer(time.Until(next))
 		defer t.Stop()
 		tick = t.C
@@ -340,12 +361,19 @@ func (s *stream) ReadFrame() (device.Frame, error) {
 	var req pushReq
 	select {
 	case <-s.closed:
-		return device.Frame{}, s.closedErr()
+		return req, s.closedErr()
 	case <-s.gone:
-		return device.Frame{}, s.err()
+		return req, s.err()
 	case req = <-s.push:
 	case <-tick:
 	}
+	return req, nil
+}
+
+// deliver captures the frame awaitFrame waited for and hands it to the pusher too, if
+// one waits for it; a pusher gets its reply channel closed when there is no frame.
+func (s *stream) deliver(req pushReq) (device.Frame, error) {
+	d := s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	select { // a frame is never returned after Close or Vanish, even when both were ready
