@@ -387,6 +387,12 @@ func (c *Client) process(ctx context.Context, pc paho.Client, m inbound) {
 	if !done {
 		return // interrupted by shutdown: not acknowledged, so delivered again
 	}
+	// The retained state first: whoever waits for the ack then reads the new state.
+	select {
+	case <-c.stateC:
+		c.publishState(pc)
+	default:
+	}
 	if ack != nil {
 		b, err := json.Marshal(ack)
 		if err == nil {

@@ -339,3 +339,29 @@ func TestDeviceLeftAGroupIgnoresItsCommandsAlthoughTheSessionKeptTheSubscription
 		}
 	}
 }
+
+func TestTheNewStateIsPublishedBeforeTheAck(t *testing.T) {
+	t.Parallel()
+	broker := startBroker(t)
+	url := broker.URL("", "")
+	newCamera(t, url, "cam-1").startClient()
+	watch := newObserver(t, url, topics.Availability("cam-1"), topics.State("cam-1"), topics.Ack("cam-1"))
+	waitOnline(watch, topics, "cam-1")
+	for i, private := range []bool{true, false, true} {
+		id := fmt.Sprintf("c-%d", i)
+		watch.publish(topics.Cmd("cam-1"), false, Command{ID: id, Action: ActionPrivacy, Video: ptr(private)})
+		ms := watch.waitFor("ack "+id, func(ms []msg) bool { return len(acksWithID(ms, topics.Ack("cam-1"), id)) > 0 })
+		// One subscriber, both topics: the broker delivers in the order the camera published.
+		var before []msg
+		for _, m := range ms {
+			if m.Topic == topics.Ack("cam-1") && strings.Contains(m.Payload, `"`+id+`"`) {
+				break
+			}
+			before = append(before, m)
+		}
+		st, ok := last(before, topics.State("cam-1"))
+		if !ok || parseState(t, st.Payload).Video.Private != private {
+			t.Fatalf("command %s (video private %t): the state before its ack is %+v", id, private, st)
+		}
+	}
+}

@@ -16,7 +16,10 @@ import (
 )
 
 // viewerPage is the viewer page served by the daemon at /.
-const viewerPage = "../../../cmd/lenscap/web/index.html"
+const (
+	viewerPage = "../../../cmd/lenscap/web/index.html"
+	viewerIcon = "../../../cmd/lenscap/web/favicon.svg"
+)
 
 const stubToken = "s3cret"
 
@@ -63,7 +66,8 @@ func newStubDevice(t *testing.T) *stubDevice {
 }
 
 func (d *stubDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" && r.Header.Get("Authorization") != "Bearer "+stubToken && r.URL.Query().Get("token") != stubToken {
+	// The page and its icon need no token, as lenscap serves them.
+	if r.URL.Path != "/" && r.URL.Path != "/favicon.ico" && r.Header.Get("Authorization") != "Bearer "+stubToken && r.URL.Query().Get("token") != stubToken {
 		d.mu.Lock()
 		d.unauthorised = append(d.unauthorised, r.Method+" "+r.URL.String())
 		d.mu.Unlock()
@@ -71,6 +75,14 @@ func (d *stubDevice) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case r.URL.Path == "/favicon.ico":
+		icon, err := os.ReadFile(viewerIcon)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Write(icon)
 	case r.URL.Path == "/":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(d.page)
