@@ -18,9 +18,12 @@ const (
 
 // KindState is the privacy of one kind.
 type KindState struct {
-	Private bool      `json:"private"`
-	By      By        `json:"by,omitempty"`
-	Since   time.Time `json:"since,omitzero"`
+	Private bool `json:"private"`
+	By      By   `json:"by,omitempty"`
+	// Who names the remote source by its credential ("grandma", an MQTT command's sender):
+	// who did what, for the owner. Empty for the button and boot.
+	Who   string    `json:"who,omitempty"`
+	Since time.Time `json:"since,omitzero"`
 }
 
 // State is the privacy of the device. Seq grows with every change, across restarts.
@@ -54,6 +57,8 @@ type Change struct {
 	Video *bool
 	Audio *bool
 	By    By
+	// Who names a remote source (Change.By ByRemote) in the state: the credential's name.
+	Who string
 	// At is when the request was triggered (the button edge after debounce, the command's
 	// arrival). Zero means now.
 	At time.Time
@@ -139,7 +144,7 @@ func (p Policy) next(cur State, c Change, now time.Time) (State, error) {
 			// Engaging what is already private: the button takes it over, so a remote
 			// lift can no longer undo a press.
 			if want && c.By == ByButton && ks.By != ByButton {
-				ks.By = ByButton
+				ks.By, ks.Who = ByButton, ""
 				nxt.set(k, ks)
 				changed = true
 			}
@@ -153,7 +158,11 @@ func (p Policy) next(cur State, c Change, now time.Time) (State, error) {
 			}
 			return cur, fmt.Errorf("%s: %w", k, ErrButtonWins)
 		}
-		nxt.set(k, KindState{Private: want, By: c.By, Since: now})
+		who := c.Who
+		if c.By != ByRemote {
+			who = ""
+		}
+		nxt.set(k, KindState{Private: want, By: c.By, Who: who, Since: now})
 		changed = true
 	}
 	if changed {

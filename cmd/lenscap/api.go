@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/rtc"
 )
@@ -48,6 +48,8 @@ type stateJSON struct {
 	Seq     uint64            `json:"seq"`
 	Unsaved bool              `json:"unsaved,omitempty"`
 	Uptime  float64           `json:"uptime_seconds"`
+	// Caller is who asked (GET /api/state, when credentials are in force).
+	Caller *auth.Identity `json:"caller,omitempty"`
 }
 
 // api is lenscap's HTTP API and viewer page, in front of the rtc server's signalling.
@@ -57,8 +59,9 @@ type api struct {
 	log *slog.Logger
 	// state is what GET /api/state and the answers to changes report.
 	state func() stateJSON
-	token string
-	page  []byte
+	// verifier checks credentials; with none configured (loopback only) everyone may do all.
+	verifier *auth.Verifier
+	page     []byte
 	// metrics serves /metrics; nil: not served.
 	metrics http.Handler
 	// press presses the simulated button; nil on a real board.
@@ -66,48 +69,37 @@ type api struct {
 }
 
 func (a *api) handler() http.Handler {
+	view := func(h http.Handler) http.Handler { return a.need(auth.RoleView, h) }
+	control := func(h http.Handler) http.Handler { return a.need(auth.RoleControl, h) }
 	mux := http.NewServeMux()
+	// Without a credential: the page, its icon and liveness.
 	mux.HandleFunc("GET /{$}", a.servePage)
 	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	mux.HandleFunc("GET /healthz", a.serveHealth)
-	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.state()) })
-	mux.HandleFunc("POST /api/privacy", a.servePrivacy)
-	mux.HandleFunc("POST /api/button", a.serveButton)
+	mux.Handle("GET /api/state", view(http.HandlerFunc(a.serveState)))
+	mux.Handle("POST /api/privacy", control(http.HandlerFunc(a.servePrivacy)))
+	mux.Handle("POST /api/button", control(http.HandlerFunc(a.serveButton)))
 	if a.metrics != nil {
-		mux.Handle("GET /metrics", a.metrics)
+		mux.Handle("GET /metrics", view(a.metrics))
 	}
 	if a.srv != nil {
-		sig := a.srv.Handler()
+		sig := view(a.srv.Handler())
 		mux.Handle("/ws", sig)
 		mux.Handle("/whep", sig)
 		mux.Handle("/whep/", sig)
 	}
-	return a.authorize(mux)
+	return mux
 }
 
-// authorize requires the bearer token, when one is configured, on everything but the page and
-// its icon. Browsers cannot set headers on a WebSocket, so ?token= is accepted too (the page
-// takes its token from its address's fragment, #token=, which no request carries).
-func (a *api) authorize(next http.Handler) http.Handler {
-	if a.token == "" {
-		return next
+// serveState answers GET /api/state, with the caller's name and role when credentials are in
+// force (the page shows the switches only to a control credential).
+func (a *api) serveState(w http.ResponseWriter, r *http.Request) {
+	st := a.state()
+	if a.verifier.Required() {
+		id := identity(r)
+		st.Caller = &id
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" || r.URL.Path == "/favicon.ico" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			got = r.URL.Query().Get("token")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="lenscap"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is required"})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (a *api) servePage(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +108,7 @@ func (a *api) servePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", pageCSP)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	page := a.page
-	if a.token != "" {
+	if a.verifier.Required() {
 		page = bytes.Replace(page, tokenMarker, tokenRequired, 1)
 	}
 	_, _ = w.Write(page)
@@ -157,7 +149,7 @@ func (a *api) servePrivacy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "name a kind: "+privacyUsage, a.state())
 		return
 	}
-	_, err := a.dev.SetPrivacy(r.Context(), device.Change{Video: req.Video, Audio: req.Audio, By: device.ByRemote, At: at})
+	_, err := a.dev.SetPrivacy(r.Context(), device.Change{Video: req.Video, Audio: req.Audio, By: device.ByRemote, Who: identity(r).Name, At: at})
 	a.answer(w, err)
 }
 

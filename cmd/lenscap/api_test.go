@@ -91,7 +91,7 @@ func TestAPIPrivacyErrorsSayWhatIsWrongInTheRequestsTerms(t *testing.T) {
 }
 
 func TestPageKnowsWhetherATokenIsNeeded(t *testing.T) {
-	for _, token := range []string{"", "s3cret"} {
+	for _, token := range []string{"", "s3cret-s3cret-s3cret"} {
 		s := startAPI(t, token)
 		res, page := s.do(t, "GET", "/", "")
 		if res.StatusCode != http.StatusOK {
@@ -153,7 +153,7 @@ func screenshot(ctx context.Context, t *testing.T, b *chromiumtest.Browser, name
 }
 
 func TestPageWithoutTheTokenSaysHowToGiveItThenPlaysWithIt(t *testing.T) {
-	s := startAPI(t, "s3cret")
+	s := startAPI(t, "s3cret-s3cret-s3cret")
 	b := chromiumtest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -188,7 +188,7 @@ func TestPageWithoutTheTokenSaysHowToGiveItThenPlaysWithIt(t *testing.T) {
 	screenshot(ctx, t, b, "token-refused")
 
 	// The right one in the fragment: the page connects, plays, and the switches work.
-	if err := b.Eval(ctx, "location.hash = '#token=s3cret'", nil); err != nil {
+	if err := b.Eval(ctx, "location.hash = '#token=s3cret-s3cret-s3cret'", nil); err != nil {
 		t.Fatal(err)
 	}
 	waitDecoding(ctx, t, b, 0)

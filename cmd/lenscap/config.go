@@ -48,9 +48,14 @@ type Config struct {
 	// Groups are the MQTT groups the device belongs to (lenscap/group/<group>/cmd); same
 	// characters as ID. "g1,g2" in the environment and on the command line, a list in YAML.
 	Groups []string
-	// Token is the bearer token that protects the HTTP API (all but "/"); empty: no token.
-	// It is secret: log Redacted().
+	// Token is a static bearer token with the control role (the owner's signed credentials are
+	// the better choice: lenscap token show); empty: none. It is secret: log Redacted().
 	Token string
+	// TokenKeys are PEM files of Ed25519 public keys whose signed tokens the camera accepts
+	// besides its own (a fleet's: lenscapctl token create signs with the private half).
+	TokenKeys []string
+	// TokenRevoked are names whose tokens are refused whatever their signature.
+	TokenRevoked []string
 	// TopicPrefix is the first level(s) of every MQTT topic. Default "lenscap".
 	TopicPrefix string
 	// RemoteMayLift allows MQTT and the HTTP API to lift privacy engaged by the button.
@@ -165,7 +170,7 @@ func configSettings() *settings.Table[Config] {
 			return settings.Broker{URL: &c.MQTT, TopicPrefix: &c.TopicPrefix, CA: &c.MQTTCA, Cert: &c.MQTTCert, Key: &c.MQTTKey}
 		})
 	return &settings.Table[Config]{Settings: slices.Concat(
-		hostSettings(), broker, deviceSettings(), gpioSettings(), mediaSettings())}
+		hostSettings(), broker, deviceSettings(), accessSettings(), gpioSettings(), mediaSettings())}
 }
 
 // configString is a string setting of Config.
@@ -196,10 +201,20 @@ func deviceSettings() []settings.Setting[Config] {
 			func(c *Config) *string { return &c.ID }),
 		settings.List("groups", "MQTT `groups`, comma-separated",
 			func(c *Config) *[]string { return &c.Groups }),
-		configString("token", "bearer `token` for the HTTP API (prefer LENSCAP_TOKEN or the file: flags show in ps)",
-			func(c *Config) *string { return &c.Token }),
 		settings.Bool("remote_may_lift", "let MQTT and the HTTP API lift privacy engaged by the button",
 			func(c *Config) *bool { return &c.RemoteMayLift }),
+	}
+}
+
+// accessSettings are who may watch and who may change privacy.
+func accessSettings() []settings.Setting[Config] {
+	return []settings.Setting[Config]{
+		configString("token", "static bearer `token` with the control role (prefer lenscap token show / create; flags show in ps)",
+			func(c *Config) *string { return &c.Token }),
+		settings.List("token_keys", "PEM `files` of Ed25519 public keys whose tokens are accepted too (a fleet's), comma-separated",
+			func(c *Config) *[]string { return &c.TokenKeys }),
+		settings.List("token_revoked", "`names` whose tokens are refused, comma-separated",
+			func(c *Config) *[]string { return &c.TokenRevoked }),
 	}
 }
 
@@ -267,16 +282,20 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 }
 
 func loadConfigOn(p platform, args []string, getenv func(string) string) (Config, error) {
-	return loadCommandConfig(p, daemonUsage, args, getenv)
+	return loadCommandConfig(p, daemonUsage, args, getenv, nil)
 }
 
 // loadCommandConfig is loadConfig for a command that takes the daemon's configuration: its
-// -h prints head(the default board) above the flags.
-func loadCommandConfig(p platform, head func(board string) string, args []string, getenv func(string) string) (Config, error) {
+// -h prints head(the default board) above the flags. own, when set, adds the command's own
+// flags.
+func loadCommandConfig(p platform, head func(board string) string, args []string, getenv func(string) string, own func(*flag.FlagSet)) (Config, error) {
 	table := configSettings()
 	fs := flag.NewFlagSet("lenscap", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	cl := table.Flags(fs)
+	if own != nil {
+		own(fs)
+	}
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {

@@ -30,6 +30,8 @@ func (c *Config) normalize() {
 		*p = strings.ToLower(*p)
 	}
 	c.Groups = cleanList(c.Groups, false)
+	c.TokenKeys = cleanList(c.TokenKeys, false)
+	c.TokenRevoked = cleanList(c.TokenRevoked, false)
 	c.ButtonKinds = cleanList(c.ButtonKinds, true)
 	c.MQTT = mqtt.BrokerURLWithPort(c.MQTT)
 }
@@ -145,6 +147,9 @@ func (c Config) validateNetwork(bad func(key, format string, args ...any)) {
 			break
 		}
 	}
+	if c.Token != "" && len(c.Token) < 16 {
+		bad("token", "want at least 16 characters (lenscap token show gives a signed owner credential)")
+	}
 	if c.MQTT != "" {
 		if _, err := mqtt.ParseBrokerURL(c.MQTT); err != nil { // without the password
 			bad("mqtt", "%s", strings.TrimPrefix(err.Error(), "mqtt: "))
@@ -250,6 +255,8 @@ func (c Config) Redacted() Config {
 	r := c
 	r.Groups = slices.Clone(c.Groups)
 	r.ButtonKinds = slices.Clone(c.ButtonKinds)
+	r.TokenKeys = slices.Clone(c.TokenKeys)
+	r.TokenRevoked = slices.Clone(c.TokenRevoked)
 	if c.Token != "" {
 		r.Token = redactedMark
 	}

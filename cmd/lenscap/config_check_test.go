@@ -124,7 +124,7 @@ func TestValidValuesAreAccepted(t *testing.T) {
 
 func TestMQTTCredentialsArePreservedAndRedacted(t *testing.T) {
 	const url = "mqtt://cam-1:s%40cret@127.0.0.1:1883"
-	c := mustLoad(t, testPlatform(), []string{"--mqtt", url, "--token", "tok3n"}, env(nil))
+	c := mustLoad(t, testPlatform(), []string{"--mqtt", url, "--token", "tok3n-tok3n-tok3n"}, env(nil))
 	if c.MQTT != url {
 		t.Errorf("MQTT %q, want %q unchanged", c.MQTT, url)
 	}
@@ -135,7 +135,7 @@ func TestMQTTCredentialsArePreservedAndRedacted(t *testing.T) {
 	if r.Token != "xxxxx" {
 		t.Errorf("redacted token %q", r.Token)
 	}
-	if c.MQTT != url || c.Token != "tok3n" {
+	if c.MQTT != url || c.Token != "tok3n-tok3n-tok3n" {
 		t.Errorf("Redacted changed the original: %q %q", c.MQTT, c.Token)
 	}
 	r.Groups = append(r.Groups, "x")
@@ -143,7 +143,7 @@ func TestMQTTCredentialsArePreservedAndRedacted(t *testing.T) {
 	if len(c.Groups) != 0 || c.ButtonKinds[0] != "video" {
 		t.Error("the redacted copy shares slices with the original")
 	}
-	for _, secret := range []string{"s%40cret", "s@cret", "tok3n"} {
+	for _, secret := range []string{"s%40cret", "s@cret", "tok3n-tok3n-tok3n"} {
 		if s := fmt.Sprintf("%+v", c.Redacted()); strings.Contains(s, secret) {
 			t.Errorf("Redacted() prints %q: %s", secret, s)
 		}
@@ -151,10 +151,10 @@ func TestMQTTCredentialsArePreservedAndRedacted(t *testing.T) {
 }
 
 func TestLogValueIsRedacted(t *testing.T) {
-	c := mustLoad(t, testPlatform(), []string{"--mqtt", "mqtts://u:hunter2@h", "--token", "tok3n"}, env(nil))
+	c := mustLoad(t, testPlatform(), []string{"--mqtt", "mqtts://u:hunter2@h", "--token", "tok3n-tok3n-tok3n"}, env(nil))
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
-	for _, secret := range []string{"hunter2", "tok3n"} {
+	for _, secret := range []string{"hunter2", "tok3n-tok3n-tok3n"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("log shows %q: %s", secret, b.String())
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lenscap/lenscap/board"
+	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/gpio"
 	"github.com/lenscap/lenscap/mqtt"
@@ -37,16 +38,17 @@ type daemon struct {
 	getenv  func(string) string
 	started time.Time
 
-	board  *board.Board
-	button *gpio.Button // nil: the board has no privacy input
-	cuts   *cutMetrics
-	dev    *device.Device
-	srv    *rtc.Server
-	broker *mqtt.EmbeddedBroker // nil: no embedded broker
-	mq     *mqtt.Client         // nil: no broker configured
-	lights *gpio.Lights
-	api    *api
-	http   *http.Server
+	board    *board.Board
+	verifier *auth.Verifier // who may watch, who may change privacy
+	button   *gpio.Button   // nil: the board has no privacy input
+	cuts     *cutMetrics
+	dev      *device.Device
+	srv      *rtc.Server
+	broker   *mqtt.EmbeddedBroker // nil: no embedded broker
+	mq       *mqtt.Client         // nil: no broker configured
+	lights   *gpio.Lights
+	api      *api
+	http     *http.Server
 }
 
 // runDaemon is `lenscap` with a loaded configuration: it returns nil when ctx ends and
@@ -83,6 +85,12 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	}
 	if len(d.board.Drivers()) == 0 {
 		return nil, fmt.Errorf("board %s: nothing to stream: %s (lenscap doctor lists what the board has)", d.board.Name, strings.Join(d.board.Missing, "; "))
+	}
+	if d.verifier, err = newVerifier(cfg, d.board.Simulated, log); err != nil {
+		return nil, err
+	}
+	if err := listenPolicy(cfg.Listen, d.verifier); err != nil {
+		return nil, err
 	}
 	if d.button, err = newButton(cfg, d.board, log); err != nil {
 		return nil, err
@@ -142,7 +150,7 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 
 func (d *daemon) newAPI() *api {
 	a := &api{dev: d.dev, srv: d.srv, log: d.log.With("component", "api"), state: d.state,
-		token: d.cfg.Token, page: viewerPage,
+		verifier: d.verifier, page: viewerPage,
 		metrics: newMetrics(daemonMetricsSources(d.dev, d.srv, d.board), d.cuts)}
 	if d.board.Simulated {
 		a.press = d.simulatedPress

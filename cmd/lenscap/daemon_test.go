@@ -242,30 +242,6 @@ func TestCorruptStateFileStartsPrivate(t *testing.T) {
 	}
 }
 
-func TestTokenProtectsEverythingButThePage(t *testing.T) {
-	d := startDaemon(t, t.TempDir(), "--token", "s3cret")
-	if code, _ := d.do(t, "GET", "/", "", nil); code != http.StatusOK {
-		t.Errorf("page without token: %d", code)
-	}
-	for _, p := range []string{"/api/state", "/healthz", "/ws"} {
-		if code, _ := d.do(t, "GET", p, "", nil); code != http.StatusUnauthorized {
-			t.Errorf("%s without token: %d, want 401", p, code)
-		}
-		if code, _ := d.do(t, "GET", p, "wrong", nil); code != http.StatusUnauthorized {
-			t.Errorf("%s with a wrong token: %d, want 401", p, code)
-		}
-	}
-	if code, _ := d.do(t, "POST", "/api/button", "", nil); code != http.StatusUnauthorized {
-		t.Errorf("button without token: %d", code)
-	}
-	if code, b := d.do(t, "GET", "/api/state", "s3cret", nil); code != http.StatusOK {
-		t.Errorf("state with token: %d %s", code, b)
-	}
-	if code, _ := d.do(t, "GET", "/api/state?token=s3cret", "", nil); code != http.StatusOK {
-		t.Errorf("state with ?token=: %d", code)
-	}
-}
-
 func TestRunFailsClearlyOnBadConfig(t *testing.T) {
 	err := run(context.Background(), []string{"--board", "sim", "--listen", "not-an-address"}, func(string) string { return "" }, nil, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "listen") {

@@ -18,7 +18,7 @@ var errMissing = errors.New("doctor: something lenscap needs is missing")
 // it would use and what is missing, without streaming. It returns errMissing (exit status 1)
 // when something needed is missing.
 func runDoctor(args []string, getenv func(string) string, out io.Writer) error {
-	cfg, err := loadCommandConfig(hostPlatform(), doctorUsage, args, getenv)
+	cfg, err := loadCommandConfig(hostPlatform(), doctorUsage, args, getenv, nil)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,10 @@ func subcommands() []subcommand {
 			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
 				return runDoctor(args, getenv, os.Stdout)
 			}},
+		{"token", "print the owner credential (show), or make a token for a viewer (create)",
+			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
+				return runToken(args, getenv, os.Stdout)
+			}},
 		{"sim-fleet", "run simulated cameras' control planes against a broker, to try fleet commands",
 			func(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stderr io.Writer) error {
 				return runSimFleet(ctx, args, getenv, stderr)

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/lenscap/lenscap/device"
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/lenscap/lenscap/device"
 )
 
 // sd_notify(3) in pure Go, for the systemd unit's Type=notify and WatchdogSec (make package,

@@ -222,6 +222,7 @@ const usageHead = `usage:
   lenscapctl [flags] privacy on|off [--video] [--audio] (--device ID | --group G | --all)
   lenscapctl [flags] state [--device ID | --all] [--json]
   lenscapctl [flags] list [--json]
+  lenscapctl token keygen|create ...   (signed tokens for viewers: lenscapctl token -h)
 
 privacy on makes the kinds named private (cuts them), off lifts their privacy; neither --video
 nor --audio means both. It waits for every device's ack, prints which devices acked ok, refused

@@ -4,6 +4,7 @@
 //	lenscapctl [flags] privacy on|off [--video] [--audio] (--device ID | --group G | --all)
 //	lenscapctl [flags] state [--device ID | --all] [--json]
 //	lenscapctl [flags] list [--json]
+//	lenscapctl token keygen|create ...
 //
 // It speaks the topic contract of DESIGN.md ("External contracts: MQTT") through package mqtt.
 package main
@@ -39,6 +40,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func runEnv(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:], stdout)
+	}
 	inv, err := parseArgs(args, getenv)
 	if err != nil {
 		return err

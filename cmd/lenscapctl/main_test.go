@@ -7,12 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/mqtt/mqtttest"
@@ -286,5 +288,51 @@ func TestConfigFileOfLenscapServesLenscapctl(t *testing.T) {
 	os.WriteFile(file, []byte("board: auto\ntimeout: soon\n"), 0o600)
 	if _, err := parseArgs([]string{"--config", file, "list"}, env(nil)); err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("a bad timeout in the file: %v", err)
+	}
+}
+
+func TestAFleetKeyGrantsAViewerAccessToItsCameras(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "fleet.key")
+	var pub bytes.Buffer
+	if err := runEnv(context.Background(), []string{"token", "keygen", "--out", keyFile}, env(nil), &pub, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("private key file: %v, %v", fi, err)
+	}
+	if err := runEnv(context.Background(), []string{"token", "keygen", "--out", keyFile}, env(nil), io.Discard, io.Discard); err == nil {
+		t.Error("keygen replaced an existing key")
+	}
+	pubFile := filepath.Join(dir, "fleet.pub")
+	if err := os.WriteFile(pubFile, pub.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var tok bytes.Buffer
+	args := []string{"token", "create", "--key", keyFile, "--name", "grandma", "--role", "view", "--ttl", "1h", "--aud", "group:hall"}
+	if err := runEnv(context.Background(), args, env(nil), &tok, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := auth.ReadPublicKeys([]string{pubFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := auth.NewVerifier(auth.VerifierConfig{Keys: keys, ID: "cam-7", Groups: []string{"hall"}})
+	if id, err := v.Verify(strings.TrimSpace(tok.String())); err != nil || id != (auth.Identity{Name: "grandma", Role: auth.RoleView}) {
+		t.Errorf("a camera of the hall: %+v, %v", id, err)
+	}
+	other := auth.NewVerifier(auth.VerifierConfig{Keys: keys, ID: "cam-8", Groups: []string{"yard"}})
+	if _, err := other.Verify(strings.TrimSpace(tok.String())); err == nil {
+		t.Error("a camera outside the group accepted the token")
+	}
+	for _, bad := range [][]string{
+		{"token", "create", "--key", keyFile, "--name", "x", "--role", "admin", "--aud", "cam-1"},
+		{"token", "create", "--key", keyFile, "--name", "x", "--ttl", "9000h", "--aud", "cam-1"},
+		{"token", "create", "--key", keyFile, "--name", "x"},
+		{"token", "rotate"},
+	} {
+		if err := runEnv(context.Background(), bad, env(nil), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
 	}
 }

@@ -1,0 +1,113 @@
+package auth
+
+import (
+	"crypto/ed25519"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// StaticName is the name of the static bearer token (the token setting) in logs.
+const StaticName = "token"
+
+// VerifierConfig configures a Verifier.
+type VerifierConfig struct {
+	// Keys are the public keys whose tokens are accepted: the camera's own and the fleet's
+	// (token_keys).
+	Keys []ed25519.PublicKey
+	// Static is a fixed bearer token with the control role (the token setting); empty: none.
+	// It is compared in constant time.
+	Static string
+	// ID and Groups are the camera's: a token is accepted when its audience names the id, one
+	// of the groups (GroupAudience) or AnyCamera.
+	ID     string
+	Groups []string
+	// Revoked are names whose tokens are refused whatever their signature.
+	Revoked []string
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks credentials. It is safe for concurrent use.
+type Verifier struct {
+	cfg    VerifierConfig
+	parser *jwt.Parser
+}
+
+// NewVerifier returns a verifier; with no key and no static token it accepts nothing
+// (Required reports false then: the caller decides whether that is allowed).
+func NewVerifier(cfg VerifierConfig) *Verifier {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Verifier{cfg: cfg, parser: jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(issuer),
+		jwt.WithTimeFunc(cfg.Now),
+		jwt.WithLeeway(30*time.Second),
+	)}
+}
+
+// Required reports whether any credential is configured: when it is, every request but the
+// page's own files and /healthz needs one.
+func (v *Verifier) Required() bool { return len(v.cfg.Keys) > 0 || v.cfg.Static != "" }
+
+// Verify returns who a credential belongs to, or an error wrapping ErrUnauthorized.
+func (v *Verifier) Verify(cred string) (Identity, error) {
+	if cred == "" {
+		return Identity{}, ErrUnauthorized
+	}
+	if v.cfg.Static != "" && subtle.ConstantTimeCompare([]byte(cred), []byte(v.cfg.Static)) == 1 {
+		return Identity{Name: StaticName, Role: RoleControl}, nil
+	}
+	var c claims
+	_, err := v.parser.ParseWithClaims(cred, &c, v.key)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Identity{}, ErrExpired
+	case err != nil:
+		return Identity{}, fmt.Errorf("%w (%v)", ErrInvalid, err)
+	}
+	if !v.forUs(c.Audience) {
+		return Identity{}, ErrAudience
+	}
+	if slices.Contains(v.cfg.Revoked, c.Subject) {
+		return Identity{}, ErrRevoked
+	}
+	role, err := ParseRole(string(c.Role))
+	if err != nil || validName(c.Subject) != nil {
+		return Identity{}, fmt.Errorf("%w: bad role or name", ErrInvalid)
+	}
+	return Identity{Name: c.Subject, Role: role}, nil
+}
+
+// key returns the keys a token may be signed with (the parser tries each).
+func (v *Verifier) key(*jwt.Token) (any, error) {
+	if len(v.cfg.Keys) == 0 {
+		return nil, errors.New("no signing key configured")
+	}
+	ks := make([]jwt.VerificationKey, len(v.cfg.Keys))
+	for i, k := range v.cfg.Keys {
+		ks[i] = k
+	}
+	return jwt.VerificationKeySet{Keys: ks}, nil
+}
+
+// forUs reports whether an audience names this camera.
+func (v *Verifier) forUs(aud jwt.ClaimStrings) bool {
+	for _, a := range aud {
+		if a == AnyCamera || a == v.cfg.ID {
+			return true
+		}
+		for _, g := range v.cfg.Groups {
+			if a == GroupAudience(g) {
+				return true
+			}
+		}
+	}
+	return false
+}
