@@ -199,3 +199,14 @@ func TestTokenCommandsShowTheOwnerAndCreateViewers(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenCommandsOnARealBoardDoNotMakeTheKey(t *testing.T) {
+	dir := t.TempDir()
+	err := runToken([]string{"show", "--board", "rpi4", "--state-dir", dir}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "start the service once") {
+		t.Fatalf("token show before the first start: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, auth.KeyFile)); err == nil {
+		t.Error("token show made the key (it would belong to root, and the service could not read it)")
+	}
+}

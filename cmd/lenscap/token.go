@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -69,7 +70,7 @@ func runTokenCreate(args []string, getenv func(string) string, out io.Writer) er
 	if aud == "" {
 		aud = cfg.ID
 	}
-	key, _, err := auth.CameraKey(cfg.StateDir, true)
+	key, err := cameraKeyFor(cfg)
 	if err != nil {
 		return err
 	}
@@ -81,14 +82,25 @@ func runTokenCreate(args []string, getenv func(string) string, out io.Writer) er
 	return nil
 }
 
-// ownerCredential returns the camera's owner credential, making its key and the credential
-// the first time.
+// ownerCredential returns the camera's owner credential (made the first time on the simulated
+// board; by the daemon's first start on a real one).
 func ownerCredential(cfg Config, now time.Time) (string, error) {
-	key, _, err := auth.CameraKey(cfg.StateDir, true)
+	key, err := cameraKeyFor(cfg)
 	if err != nil {
 		return "", err
 	}
 	return auth.Owner(cfg.StateDir, cfg.ID, key, now)
+}
+
+// cameraKeyFor returns the camera's key for the token commands. On a real board only the
+// daemon makes it, as its own user: a key made by `sudo lenscap token ...` before the service
+// ever ran would belong to root, and the service could not read it.
+func cameraKeyFor(cfg Config) (ed25519.PrivateKey, error) {
+	key, _, err := auth.CameraKey(cfg.StateDir, cfg.Board == boardSim)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("token: no camera key in %s yet: start the service once (it makes the key and the owner credential), then run this as root or as its user", cfg.StateDir)
+	}
+	return key, err
 }
 
 func tokenUsageError() error {
