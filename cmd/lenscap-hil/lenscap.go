@@ -23,6 +23,8 @@ import (
 	"sync"
 	"text/template"
 	"time"
+
+	"github.com/lenscap/lenscap/cmd/internal/tlsconf"
 )
 
 // boardTemplate is the emulated board's profile for lenscap: a generic board described by config
@@ -59,7 +61,7 @@ func renderBoard(p boardParams) (string, error) {
 // firmware is a running lenscap.
 type firmware struct {
 	cmd  *exec.Cmd
-	base string // http://127.0.0.1:PORT
+	base string // http://127.0.0.1:PORT, or https:// on a real board's profile
 	log  *lockedBuffer
 	done chan struct{}
 	err  error // set when done is closed
@@ -91,7 +93,7 @@ func (l *lockedBuffer) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://[0-9.:\[\]]+)`)
+var listeningRE = regexp.MustCompile(`listening on (https?://[0-9.:\[\]]+)`)
 
 // startFirmware runs bin with args and waits until it logs the address it listens on.
 func startFirmware(bin string, args []string, timeout time.Duration) (*firmware, error) {
@@ -165,7 +167,21 @@ func (f *firmware) stop() error {
 	}
 }
 
-var httpClient = &http.Client{Timeout: 5 * time.Second}
+var plainClient = &http.Client{Timeout: 5 * time.Second}
+
+// client is the HTTP client for the firmware: over HTTPS, one that trusts exactly the
+// self-signed certificate the emulated board made in its state directory (pinned by its key).
+func (f *firmware) client() (*http.Client, error) {
+	if !strings.HasPrefix(f.base, "https://") {
+		return plainClient, nil
+	}
+	leaf, err := tlsconf.ReadLeaf(filepath.Join(stateDir, tlsconf.CertFileName))
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: 5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsconf.PinnedConfig(tlsconf.SPKIHash(leaf))}}, nil
+}
 
 func (f *firmware) get(ctx context.Context, path string) (int, []byte, error) {
 	return f.do(ctx, http.MethodGet, path, nil)
@@ -180,7 +196,11 @@ func (f *firmware) do(ctx context.Context, method, path string, body []byte) (in
 	if tok, err := os.ReadFile(filepath.Join(stateDir, "owner.token")); err == nil {
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	}
-	resp, err := httpClient.Do(req)
+	c, err := f.client()
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -56,6 +56,10 @@ type Config struct {
 	TokenKeys []string
 	// TokenRevoked are names whose tokens are refused whatever their signature.
 	TokenRevoked []string
+	// TLSCert and TLSKey are the HTTPS certificate and key (PEM, reloaded on SIGHUP); both or
+	// neither. Neither: a self-signed certificate made at first start on a real board, plain
+	// HTTP on the simulated board.
+	TLSCert, TLSKey string
 	// TopicPrefix is the first level(s) of every MQTT topic. Default "lenscap".
 	TopicPrefix string
 	// RemoteMayLift allows MQTT and the HTTP API to lift privacy engaged by the button.
@@ -215,6 +219,10 @@ func accessSettings() []settings.Setting[Config] {
 			func(c *Config) *[]string { return &c.TokenKeys }),
 		settings.List("token_revoked", "`names` whose tokens are refused, comma-separated",
 			func(c *Config) *[]string { return &c.TokenRevoked }),
+		configString("tls_cert", "HTTPS certificate `file` (PEM, reloaded on SIGHUP; default on a real board: self-signed, made in the state directory)",
+			func(c *Config) *string { return &c.TLSCert }),
+		configString("tls_key", "HTTPS key `file` (PEM, with tls_cert)",
+			func(c *Config) *string { return &c.TLSKey }),
 	}
 }
 

@@ -147,6 +147,9 @@ func (c Config) validateNetwork(bad func(key, format string, args ...any)) {
 			break
 		}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls_cert", "tls_cert and tls_key go together: set both or neither")
+	}
 	if c.Token != "" && len(c.Token) < 16 {
 		bad("token", "want at least 16 characters (lenscap token show gives a signed owner credential)")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lenscap/lenscap/board"
 	"github.com/lenscap/lenscap/cmd/internal/auth"
+	"github.com/lenscap/lenscap/cmd/internal/tlsconf"
 	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/gpio"
 	"github.com/lenscap/lenscap/mqtt"
@@ -39,8 +40,9 @@ type daemon struct {
 	started time.Time
 
 	board    *board.Board
-	verifier *auth.Verifier // who may watch, who may change privacy
-	button   *gpio.Button   // nil: the board has no privacy input
+	verifier *auth.Verifier    // who may watch, who may change privacy
+	tls      *tlsconf.Reloader // nil: plain HTTP (the simulated board without tls_cert)
+	button   *gpio.Button      // nil: the board has no privacy input
 	cuts     *cutMetrics
 	dev      *device.Device
 	srv      *rtc.Server
@@ -92,6 +94,9 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	if err := listenPolicy(cfg.Listen, d.verifier); err != nil {
 		return nil, err
 	}
+	if d.tls, err = newTLS(cfg, d.board.Simulated, log); err != nil {
+		return nil, err
+	}
 	if d.button, err = newButton(cfg, d.board, log); err != nil {
 		return nil, err
 	}
@@ -111,6 +116,9 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	d.api = d.newAPI()
 	d.http = &http.Server{Handler: d.api.handler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	if d.tls != nil {
+		d.http.TLSConfig = tlsconf.Config(d.tls)
+	}
 	d.dev.AddSink(d.srv)
 	d.dev.Watch(d.stateChanged)
 	return d, nil
@@ -191,6 +199,10 @@ func (d *daemon) run(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", d.cfg.Listen, err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	if d.tls != nil {
+		reload := reloadOnSIGHUP(d.tls, d.log)
+		g.Go(func() error { return reload(gctx) })
+	}
 	g.Go(func() error { return d.dev.Run(gctx) })
 	g.Go(func() error { return d.lights.Run(gctx) })
 	if d.button != nil {
@@ -222,11 +234,15 @@ func (d *daemon) run(ctx context.Context) error {
 
 // serve answers HTTP on ln until the server is shut down.
 func (d *daemon) serve(ln net.Listener) error {
-	d.log.Info(fmt.Sprintf("listening on http://%s", ln.Addr()))
+	d.log.Info(fmt.Sprintf("listening on %s://%s", scheme(d.tls), ln.Addr()), tlsLog(d.tls)...)
 	if err := d.notify("READY=1"); err != nil {
 		d.log.Warn("systemd notification", "err", err)
 	}
-	if err := d.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := d.http.Serve
+	if d.tls != nil {
+		serve = func(ln net.Listener) error { return d.http.ServeTLS(ln, "", "") }
+	}
+	if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http: %w", err)
 	}
 	return nil

@@ -33,7 +33,7 @@ type logBuffer struct {
 	addr chan string
 }
 
-var listening = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+var listening = regexp.MustCompile(`listening on (https?://[0-9.:]+)`)
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
