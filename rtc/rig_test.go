@@ -29,6 +29,9 @@ type rigOptions struct {
 	interval      time.Duration
 	answerTimeout time.Duration
 	stateDir      string
+	// limits, as rtc.Config has them (zero: the defaults)
+	maxViewers                int
+	pingInterval, idleTimeout time.Duration
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -48,10 +51,13 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	}
 	r.dev = dev
 	srv, err := rtc.NewServer(rtc.Config{
-		LoopbackOnly:  true,
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		AnswerTimeout: o.answerTimeout,
-		State:         func() any { return dev.Status() },
+		LoopbackOnly:   true,
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		AnswerTimeout:  o.answerTimeout,
+		MaxViewers:     o.maxViewers,
+		WSPingInterval: o.pingInterval,
+		WSIdleTimeout:  o.idleTimeout,
+		State:          func() any { return dev.Status() },
 	}, map[device.Kind]device.Codec{
 		device.KindVideo: r.video.Codec(),
 		device.KindAudio: r.audio.Codec(),

@@ -29,8 +29,26 @@ type Config struct {
 	// AnswerTimeout is how long a WebSocket viewer has to answer an offer before its session
 	// is ended (it reconnects and gets a fresh one). Zero means 10 s.
 	AnswerTimeout time.Duration
-	// MaxMessageBytes bounds a WebSocket message and a WHEP offer. Zero means 64 KiB.
+	// MaxMessageBytes bounds a WebSocket message; a bigger one closes the socket (1009).
+	// Zero means 64 KiB.
 	MaxMessageBytes int64
+	// MaxSDPBytes bounds an SDP from a viewer: a WHEP offer (413 beyond it) or a WebSocket
+	// answer (an error message). Zero means 32 KiB (DefaultMaxSDPBytes).
+	MaxSDPBytes int
+	// MaxViewers bounds the viewers, WebSocket and WHEP together, counting those still being
+	// set up. A viewer beyond it is refused before anything is made for it: WHEP with 503 and
+	// Retry-After, WebSocket with an error message and a close (1013, try again later).
+	// Zero means 16 (DefaultMaxViewers); negative is an error.
+	MaxViewers int
+	// RetryAfter is the wait a refused WHEP viewer is told (Retry-After, in whole seconds,
+	// rounded up). Zero means 5 s.
+	RetryAfter time.Duration
+	// WSPingInterval is how often a WebSocket viewer is pinged. Zero means 15 s.
+	WSPingInterval time.Duration
+	// WSIdleTimeout drops a WebSocket viewer that has answered no ping for that long (it is
+	// checked as each ping goes unanswered, so the drop comes at most WSPingInterval later).
+	// Zero means 45 s; shorter than WSPingInterval is an error.
+	WSIdleTimeout time.Duration
 	// NACKBufferPackets is how many sent video packets each sender keeps for retransmission
 	// (a power of two). Zero means 256: about two seconds of 720p30 for ~400 KB per sender,
 	// where pion's default keeps 1.5 MB.
@@ -50,8 +68,11 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[viewer]struct{}
+	reserved int // viewer slots taken by viewers being set up (see reserve)
 	closed   bool
 	wg       sync.WaitGroup // session goroutines
+
+	stats serverStats
 }
 
 // viewer is a WebSocket or WHEP session.
@@ -67,22 +88,11 @@ var ErrServerClosed = errors.New("rtc: server closed")
 // NewServer returns a server for tracks of the given codecs (one per kind the device has).
 // It starts nothing; viewers arrive through Handler.
 func NewServer(cfg Config, codecs map[device.Kind]device.Codec) (*Server, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.AnswerTimeout <= 0 {
-		cfg.AnswerTimeout = 10 * time.Second
-	}
-	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = 64 << 10
-	}
-	if cfg.NACKBufferPackets == 0 {
-		cfg.NACKBufferPackets = 256
-	}
-	if cfg.State == nil {
-		cfg.State = func() any { return struct{}{} }
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: make(map[viewer]struct{})}
+	s.stats.init()
 	epoch := time.Now()
 	for _, k := range device.Kinds {
 		if c, ok := codecs[k]; ok {
@@ -98,6 +108,26 @@ func NewServer(cfg Config, codecs map[device.Kind]device.Codec) (*Server, error)
 	}
 	s.api = api
 	return s, nil
+}
+
+// setDefaults fills in the zero fields and checks the others.
+func (c *Config) setDefaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.AnswerTimeout <= 0 {
+		c.AnswerTimeout = 10 * time.Second
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 64 << 10
+	}
+	if c.NACKBufferPackets == 0 {
+		c.NACKBufferPackets = 256
+	}
+	if c.State == nil {
+		c.State = func() any { return struct{}{} }
+	}
+	return c.setLimitDefaults()
 }
 
 // newAPI builds pion's API on purpose: only our codecs, and only the interceptors lenscap
@@ -249,13 +279,15 @@ func (s *Server) wakeAll() {
 	}
 }
 
-// add registers a session; the caller runs it and calls remove when it ends.
-func (s *Server) add(v viewer) error {
+// add registers a session in the place sl reserved for it; the caller runs it and calls
+// remove when it ends. On an error sl is still the caller's to release.
+func (s *Server) add(v viewer, sl *slot) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrServerClosed
 	}
+	sl.takenLocked()
 	s.sessions[v] = struct{}{}
 	s.wg.Add(1)
 	n := len(s.sessions)

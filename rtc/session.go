@@ -58,6 +58,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept wrote the error response
 	}
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
+	sl, err := s.reserve()
+	if err != nil {
+		s.refuseWS(r.Context(), ws, err)
+		return
+	}
+	defer sl.release() // a no-op once the session has it
 	ss := &wsSession{
 		srv:     s,
 		ws:      ws,
@@ -67,7 +73,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		closeC:  make(chan struct{}),
 		pcState: make(chan webrtc.PeerConnectionState, 8),
 	}
-	if err := s.add(ss); err != nil {
+	if err := s.add(ss, sl); err != nil {
 		ws.Close(websocket.StatusGoingAway, "server closing")
 		return
 	}
@@ -79,6 +85,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	case websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled):
 		ss.log.Debug("viewer left", "err", err)
 		ws.CloseNow()
+	case errors.Is(err, errIdle):
+		ss.log.Info("viewer dropped", "err", err)
+		ws.CloseNow() // it answers nothing: no closing handshake to wait for
 	default:
 		ss.log.Info("viewer session ended", "err", err)
 		ws.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
@@ -91,8 +100,11 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 	msgs := make(chan message)
 	readErr := make(chan error, 1)
 	go func() { readErr <- ss.read(ctx, msgs) }()
+	idle := make(chan error, 1)
+	go func() { idle <- ss.keepAlive(ctx) }()
 	defer func() {
 		cancel()
+		<-idle
 		if ss.conn != nil {
 			_ = ss.conn.Close()
 		}
@@ -109,7 +121,7 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 		return err
 	}
 	for {
-		done, err := ss.next(ctx, msgs, readErr)
+		done, err := ss.next(ctx, msgs, readErr, idle)
 		if err != nil || done {
 			return err
 		}
@@ -135,7 +147,7 @@ func (ss *wsSession) start(ctx context.Context) error {
 }
 
 // next handles what happens next to the session; done (or an error) ends it.
-func (ss *wsSession) next(ctx context.Context, msgs <-chan message, readErr chan error) (done bool, err error) {
+func (ss *wsSession) next(ctx context.Context, msgs <-chan message, readErr, idle chan error) (done bool, err error) {
 	select {
 	case <-ctx.Done():
 		return true, nil
@@ -144,6 +156,9 @@ func (ss *wsSession) next(ctx context.Context, msgs <-chan message, readErr chan
 		return true, nil
 	case err := <-readErr:
 		readErr <- err // for the deferred wait
+		return true, err
+	case err := <-idle:
+		idle <- err // for the deferred wait
 		return true, err
 	case m := <-msgs:
 		return ss.handle(ctx, m)
@@ -198,6 +213,9 @@ func (ss *wsSession) handle(ctx context.Context, m message) (done bool, err erro
 	case "answer":
 		if !ss.awaiting {
 			return false, reply("unexpected answer: no offer is outstanding")
+		}
+		if err := ss.srv.checkSDP(m.SDP, ss.srv.kinds()); err != nil {
+			return false, reply("bad answer: %v", err)
 		}
 		if err := ss.conn.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
 			return false, reply("bad answer: %v", err)

@@ -35,12 +35,19 @@ func (ws *whepSession) stateWake() {}
 func (ws *whepSession) close()     { ws.closeMu.Do(func() { close(ws.closeC) }) }
 
 // serveWHEP answers a viewer's offer (RFC 9725): 201 Created with the answer and the
-// session's URL, which the viewer deletes to leave.
+// session's URL, which the viewer deletes to leave. An offer lenscap refuses (checkSDP) gets
+// 400 and a viewer beyond MaxViewers 503, before any peer connection is made.
 func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	offer, ok := s.readWHEPOffer(w, r)
 	if !ok {
 		return
 	}
+	sl, err := s.reserve()
+	if err != nil {
+		s.refuseWHEP(w, err)
+		return
+	}
+	defer sl.release() // a no-op once the session has it
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		http.Error(w, "cannot create a connection", http.StatusInternalServerError)
@@ -54,7 +61,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws := s.newWHEPSession(conn, r.RemoteAddr)
 	watchState(pc, ws.pcState)
-	if err := s.add(ws); err != nil {
+	if err := s.add(ws, sl); err != nil {
 		_ = pc.Close()
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -69,21 +76,29 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, pc.LocalDescription().SDP)
 }
 
-// readWHEPOffer reads the request's SDP offer, at most MaxMessageBytes of it; when it
-// cannot, it answers the request and reports false.
+// whepKinds are the m-sections a WHEP offer may have, one each.
+var whepKinds = []string{"video", "audio"}
+
+// readWHEPOffer reads the request's SDP offer, at most MaxSDPBytes of it, and checks it
+// (checkSDP); when it cannot, it answers the request and reports false.
 func (s *Server) readWHEPOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
 		http.Error(w, "WHEP offers are application/sdp", http.StatusUnsupportedMediaType)
 		return "", false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxSDPBytes)))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			s.stats.sdp[sdpTooLarge].Add(1)
 			http.Error(w, fmt.Sprintf("offer larger than %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge)
 			return "", false
 		}
 		http.Error(w, "reading offer: "+err.Error(), http.StatusBadRequest)
+		return "", false
+	}
+	if err := s.checkSDP(string(body), whepKinds); err != nil {
+		http.Error(w, "bad offer: "+err.Error(), http.StatusBadRequest)
 		return "", false
 	}
 	return string(body), true
