@@ -11,6 +11,7 @@ import (
 
 	"github.com/lenscap/lenscap/cmd/internal/settings"
 	"github.com/lenscap/lenscap/mqtt"
+	"github.com/lenscap/lenscap/rtc"
 )
 
 // Config is the daemon's configuration (DESIGN.md, "External contracts: the command line").
@@ -60,6 +61,18 @@ type Config struct {
 	// neither. Neither: a self-signed certificate made at first start on a real board, plain
 	// HTTP on the simulated board.
 	TLSCert, TLSKey string
+	// MaxViewers bounds the viewers, WebSocket and WHEP together. Default 16.
+	MaxViewers int
+	// WSPing and WSIdle: a WebSocket viewer is pinged every WSPing and dropped when it has not
+	// answered for WSIdle. Defaults 15s and 45s.
+	WSPing, WSIdle time.Duration
+	// MaxSDPBytes bounds an offer or an answer. Default 32768.
+	MaxSDPBytes int
+	// RateWHEP, RateWS and RateAPI limit each client (an IP address, an IPv6 /64): "R/s,B",
+	// R requests a second on average, B at once. Defaults 1/s,10; 1/s,10; 10/s,50.
+	RateWHEP, RateWS, RateAPI string
+	// BodyTimeout bounds the reading of a request's body. Default 10s.
+	BodyTimeout time.Duration
 	// TopicPrefix is the first level(s) of every MQTT topic. Default "lenscap".
 	TopicPrefix string
 	// RemoteMayLift allows MQTT and the HTTP API to lift privacy engaged by the button.
@@ -162,8 +175,11 @@ func defaultConfig(p platform) Config {
 		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: defaultDebounce,
 		PrivacyLEDActive: "high", LiveLEDActive: "high",
 		AudioCodec: "opus",
-		LogLevel:   "info",
-		LogFormat:  "text",
+		MaxViewers: rtc.DefaultMaxViewers, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
+		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50",
+		BodyTimeout: 10 * time.Second,
+		LogLevel:    "info",
+		LogFormat:   "text",
 	}
 }
 
@@ -174,7 +190,7 @@ func configSettings() *settings.Table[Config] {
 			return settings.Broker{URL: &c.MQTT, TopicPrefix: &c.TopicPrefix, CA: &c.MQTTCA, Cert: &c.MQTTCert, Key: &c.MQTTKey}
 		})
 	return &settings.Table[Config]{Settings: slices.Concat(
-		hostSettings(), broker, deviceSettings(), accessSettings(), gpioSettings(), mediaSettings())}
+		hostSettings(), broker, deviceSettings(), accessSettings(), limitSettings(), gpioSettings(), mediaSettings())}
 }
 
 // configString is a string setting of Config.
@@ -223,6 +239,28 @@ func accessSettings() []settings.Setting[Config] {
 			func(c *Config) *string { return &c.TLSCert }),
 		configString("tls_key", "HTTPS key `file` (PEM, with tls_cert)",
 			func(c *Config) *string { return &c.TLSKey }),
+	}
+}
+
+// limitSettings bound what viewers and clients may take.
+func limitSettings() []settings.Setting[Config] {
+	return []settings.Setting[Config]{
+		settings.Int("max_viewers", "most `viewers` at once, WebSocket and WHEP together (default 16)",
+			func(c *Config) *int { return &c.MaxViewers }),
+		settings.Duration("ws_ping", "ping a WebSocket viewer every `duration` (default 15s)",
+			func(c *Config) *time.Duration { return &c.WSPing }),
+		settings.Duration("ws_idle", "drop a WebSocket viewer silent for `duration` (default 45s)",
+			func(c *Config) *time.Duration { return &c.WSIdle }),
+		settings.Int("max_sdp_bytes", "largest SDP offer or answer in `bytes` (default 32768)",
+			func(c *Config) *int { return &c.MaxSDPBytes }),
+		configString("rate_whep", "WHEP requests per client: `R/s,BURST` (default 1/s,10)",
+			func(c *Config) *string { return &c.RateWHEP }),
+		configString("rate_ws", "WebSocket connections per client: `R/s,BURST` (default 1/s,10)",
+			func(c *Config) *string { return &c.RateWS }),
+		configString("rate_api", "API requests per client: `R/s,BURST` (default 10/s,50)",
+			func(c *Config) *string { return &c.RateAPI }),
+		settings.Duration("body_timeout", "`duration` a request's body may take to arrive (default 10s)",
+			func(c *Config) *time.Duration { return &c.BodyTimeout }),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lenscap/lenscap/mqtt"
+	"golang.org/x/time/rate"
 )
 
 // normalize trims the values, lower-cases the enumerations, drops empty and repeated list
@@ -147,9 +148,7 @@ func (c Config) validateNetwork(bad func(key, format string, args ...any)) {
 			break
 		}
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		bad("tls_cert", "tls_cert and tls_key go together: set both or neither")
-	}
+	c.validateLimits(bad)
 	if c.Token != "" && len(c.Token) < 16 {
 		bad("token", "want at least 16 characters (lenscap token show gives a signed owner credential)")
 	}
@@ -306,4 +305,37 @@ func parseSize(s string) (w, h int, err error) {
 		return 0, 0, fmt.Errorf("want WIDTHxHEIGHT, even, from 16x16 to 7680x4320")
 	}
 	return w, h, nil
+}
+
+// validateLimits checks the limits' settings.
+func (c Config) validateLimits(bad func(key, format string, args ...any)) {
+	if c.MaxViewers < 1 || c.MaxViewers > 1000 {
+		bad("max_viewers", "%d: want 1 to 1000", c.MaxViewers)
+	}
+	if c.WSPing < time.Second || c.WSIdle < c.WSPing {
+		bad("ws_ping", "ping %s, idle %s: want a ping of at least 1s and an idle timeout no shorter", c.WSPing, c.WSIdle)
+	}
+	if c.MaxSDPBytes < 4096 || c.MaxSDPBytes > 1<<20 {
+		bad("max_sdp_bytes", "%d: want 4096 to 1048576", c.MaxSDPBytes)
+	}
+	for _, r := range []struct{ key, v string }{{"rate_whep", c.RateWHEP}, {"rate_ws", c.RateWS}, {"rate_api", c.RateAPI}} {
+		if _, err := parseRate(r.v); err != nil {
+			bad(r.key, "%q: %v", r.v, err)
+		}
+	}
+	if c.BodyTimeout < 100*time.Millisecond || c.BodyTimeout > 5*time.Minute {
+		bad("body_timeout", "%s: want 100ms to 5m", c.BodyTimeout)
+	}
+}
+
+// parseRate reads "R/s,BURST": R requests a second (a decimal), BURST at once.
+func parseRate(s string) (ratePerClient, error) {
+	rs, bs, ok := strings.Cut(strings.ReplaceAll(s, " ", ""), ",")
+	rs, perSec := strings.CutSuffix(rs, "/s")
+	r, err1 := strconv.ParseFloat(rs, 64)
+	b, err2 := strconv.Atoi(bs)
+	if !ok || !perSec || err1 != nil || err2 != nil || r <= 0 || r > 10000 || b < 1 || b > 100000 {
+		return ratePerClient{}, errors.New("want R/s,BURST, e.g. 1/s,10 (R above 0, BURST at least 1)")
+	}
+	return ratePerClient{Rate: rate.Limit(r), Burst: b}, nil
 }

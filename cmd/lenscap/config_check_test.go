@@ -251,3 +251,19 @@ func TestSlogLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitSettingsAreChecked(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-viewers", "0"}, {"--max-viewers", "5000"}, {"--ws-ping", "10ms"}, {"--ws-idle", "5s"},
+		{"--max-sdp-bytes", "10"}, {"--rate-whep", "fast"}, {"--rate-ws", "0/s,1"}, {"--rate-api", "5/s,0"},
+		{"--body-timeout", "1h"}, {"--token", "short"},
+	} {
+		if _, err := loadConfigOn(testPlatform(), args, env(nil)); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+	r, err := parseRate("2.5/s,7")
+	if err != nil || r.Rate != 2.5 || r.Burst != 7 {
+		t.Errorf("parseRate: %+v, %v", r, err)
+	}
+}

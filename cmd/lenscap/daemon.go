@@ -49,6 +49,7 @@ type daemon struct {
 	broker   *mqtt.EmbeddedBroker // nil: no embedded broker
 	mq       *mqtt.Client         // nil: no broker configured
 	lights   *gpio.Lights
+	limits   *httpLimits // per-client rates and body deadlines, in front of the API
 	api      *api
 	http     *http.Server
 }
@@ -113,8 +114,11 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	if d.lights, err = newLights(cfg, d.board, d.srv, log); err != nil {
 		return nil, err
 	}
+	if d.limits, err = newDaemonLimits(cfg); err != nil {
+		return nil, err
+	}
 	d.api = d.newAPI()
-	d.http = &http.Server{Handler: d.api.handler(), ReadHeaderTimeout: 10 * time.Second,
+	d.http = &http.Server{Handler: d.limits.Handler(d.api.handler()), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	if d.tls != nil {
 		d.http.TLSConfig = tlsconf.Config(d.tls)
@@ -151,6 +155,10 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 		Logger:          d.log.With("component", "rtc"),
 		PionLogger:      pionLogs{d.log.With("component", "pion")},
 		IncludeLoopback: true,
+		MaxViewers:      d.cfg.MaxViewers,
+		WSPingInterval:  d.cfg.WSPing,
+		WSIdleTimeout:   d.cfg.WSIdle,
+		MaxSDPBytes:     d.cfg.MaxSDPBytes,
 		State:           func() any { return d.state() },
 		OnViewers:       func(int) { d.viewersChanged() },
 	}, codecs)
@@ -159,7 +167,7 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 func (d *daemon) newAPI() *api {
 	a := &api{dev: d.dev, srv: d.srv, log: d.log.With("component", "api"), state: d.state,
 		verifier: d.verifier, page: viewerPage,
-		metrics: newMetrics(daemonMetricsSources(d.dev, d.srv, d.board), d.cuts)}
+		metrics: newMetrics(d.metricsSources(), d.cuts)}
 	if d.board.Simulated {
 		a.press = d.simulatedPress
 	}

@@ -297,3 +297,19 @@ func (w *bodyTimeoutWriter) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the connection.
 func (w *bodyTimeoutWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newDaemonLimits is the middleware as the configuration sets it.
+func newDaemonLimits(cfg Config) (*httpLimits, error) {
+	var lc httpLimitsConfig
+	for _, r := range []struct {
+		dst *ratePerClient
+		v   string
+	}{{&lc.WHEP, cfg.RateWHEP}, {&lc.WS, cfg.RateWS}, {&lc.API, cfg.RateAPI}} {
+		var err error
+		if *r.dst, err = parseRate(r.v); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", r.v, err)
+		}
+	}
+	lc.BodyTimeout = cfg.BodyTimeout
+	return newHTTPLimits(lc), nil
+}

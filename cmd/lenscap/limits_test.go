@@ -278,3 +278,23 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+func TestTheLimitsAreWiredAndExported(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--rate-api", "1/s,2", "--max-viewers", "3")
+	codes := map[int]int{}
+	for range 5 {
+		code, _ := d.do(t, "GET", "/api/state", "", nil)
+		codes[code]++
+	}
+	if codes[http.StatusOK] != 2 || codes[http.StatusTooManyRequests] != 3 {
+		t.Errorf("5 quick requests with rate_api 1/s,2: %v", codes)
+	}
+	_, body := d.do(t, "GET", "/metrics", "", nil)
+	for _, want := range []string{"lenscap_viewers_max 3", `lenscap_http_rate_limited_total{path="api"} 3`,
+		"lenscap_viewers_refused_total 0", `lenscap_sdp_refused_total{reason="fingerprint"} 0`,
+		"lenscap_ws_idle_dropped_total 0", "lenscap_http_slow_bodies_total 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

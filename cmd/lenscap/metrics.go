@@ -41,6 +41,8 @@ type metricsSources struct {
 	Live    func(device.Kind) bool
 	// Viewers is the number of viewer sessions.
 	Viewers func() int
+	// Limits are the limits' settings and counters; nil: not exported.
+	Limits *limitSources
 }
 
 // metrics is lenscap's Prometheus registry: it serves /metrics (ServeHTTP).
@@ -120,6 +122,9 @@ func newMetrics(src metricsSources, cuts *cutMetrics) *metrics {
 		}, func() float64 { return float64(src.Viewers()) }))
 	}
 
+	if src.Limits != nil {
+		registerLimits(reg, *src.Limits)
+	}
 	reg.MustRegister(cuts.hist)
 	return &metrics{handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
 }
@@ -132,6 +137,15 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// metricsSources wires /metrics to the device, its sources, the rtc server and the limits.
+func (d *daemon) metricsSources() metricsSources {
+	src := daemonMetricsSources(d.dev, d.srv, d.board)
+	src.Limits = &limitSources{MaxViewers: d.cfg.MaxViewers, ViewersRefused: d.srv.ViewersRefused,
+		SDPRefused: d.srv.SDPRefused, IdleDropped: d.srv.IdleDropped, RateLimited: d.limits.Limited,
+		SlowBodies: d.limits.SlowBodies, Clients: d.limits.Clients}
+	return src
 }
 
 // daemonMetricsSources wires /metrics to the device, its sources and the rtc server.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +20,9 @@ import (
 // for make run on loopback).
 func newTLS(cfg Config, simulated bool, log *slog.Logger) (*tlsconf.Reloader, error) {
 	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("config: tls_cert and tls_key go together: set both or neither")
+	}
 	if certFile == "" {
 		if simulated {
 			return nil, nil
