@@ -197,6 +197,27 @@ func (a *api) refuse(w http.ResponseWriter, err error) {
 // decodeBody reads one JSON object of at most maxAPIBody bytes into v. Any other body is an
 // *errBody that says what is wrong in the request's terms, not Go's ("video must be true or
 // false", "unknown key \"colour\""), followed by usage where that helps.
+// exactKeys refuses an object whose keys are not spelled exactly as v's JSON tags: Go's
+// decoder would take "VIDEO" for "video", and MQTT does not, so neither does the API.
+func exactKeys(body []byte, v any, usage string) error {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return nil // not an object: the decoder says why
+	}
+	t := reflect.TypeOf(v).Elem()
+	known := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+	}
+	for k := range fields {
+		if !known[k] {
+			return &errBody{http.StatusBadRequest, fmt.Sprintf("unknown key %q: %s", k, usage)}
+		}
+	}
+	return nil
+}
+
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, usage string) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	if err != nil {
@@ -208,6 +229,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, usage string) err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &errBody{http.StatusBadRequest, "empty body: " + usage}
+	}
+	if err := exactKeys(body, v, usage); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

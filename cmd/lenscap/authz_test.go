@@ -210,3 +210,16 @@ func TestTokenCommandsOnARealBoardDoNotMakeTheKey(t *testing.T) {
 		t.Error("token show made the key (it would belong to root, and the service could not read it)")
 	}
 }
+
+func TestAPIKeysAreExactAsOnMQTT(t *testing.T) {
+	d := startDaemon(t, t.TempDir())
+	for _, body := range []string{`{"VIDEO":true}`, `{"Video":false}`, `{"video":true,"Audio":true}`} {
+		code, b := d.do(t, "POST", "/api/privacy", "", strings.NewReader(body))
+		if code != http.StatusBadRequest || !strings.Contains(string(b), "unknown key") {
+			t.Errorf("%s: %d %s, want 400 unknown key", body, code, b)
+		}
+	}
+	if st := d.state(t); st.Video.Private || st.Audio.Private {
+		t.Errorf("a refused body changed the state: %+v", st)
+	}
+}
