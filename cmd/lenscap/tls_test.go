@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"os"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/cmd/internal/tlsconf"
+	"github.com/lenscap/lenscap/rtc/rtctest"
 )
 
 // servedFingerprint is the fingerprint of the certificate a TLS server at url presents.
@@ -95,5 +98,41 @@ func TestARealBoardServesHTTPSWithASelfSignedCertificate(t *testing.T) {
 	sim := mustLoad(t, testPlatform(), []string{"--board", "sim", "--state-dir", t.TempDir()}, env(nil))
 	if r, err := newTLS(sim, true, slog.New(slog.DiscardHandler)); r != nil || err != nil {
 		t.Errorf("sim without tls_cert: %v, %v; want plain HTTP", r, err)
+	}
+}
+
+func TestAPionViewerWatchesOverWSSWithAViewToken(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _, err := tlsconf.Ensure(dir, "cam-1", []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := tlsconf.ReadLeaf(certFile)
+	k, pub := fleetKey(t)
+	d := startDaemon(t, t.TempDir(), "--id", "cam-1", "--tls-cert", certFile, "--tls-key", keyFile, "--token-keys", pub)
+	view := grant(t, k, "grandma", auth.RoleView, "cam-1", time.Hour, time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pinned := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsconf.PinnedConfig(tlsconf.SPKIHash(leaf))}}
+	wss := "wss" + strings.TrimPrefix(d.url, "https") + "/ws"
+	if _, err := rtctest.Dial(ctx, wss, rtctest.Options{HTTPClient: pinned}); err == nil {
+		t.Fatal("a viewer without a token was let in")
+	}
+	v, err := rtctest.Dial(ctx, wss, rtctest.Options{HTTPClient: pinned, Token: view})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, kind := range []string{"video", "audio"} {
+		if err := v.WaitFor(ctx, kind, func(v *rtctest.Viewer) bool {
+			for _, p := range v.Packets() {
+				if p.Kind == kind {
+					return true
+				}
+			}
+			return false
+		}); err != nil {
+			t.Fatalf("%s over wss: %v", kind, err)
+		}
 	}
 }

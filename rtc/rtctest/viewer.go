@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -43,8 +44,11 @@ type Offer struct {
 type Options struct {
 	// Answer decides whether to answer the n-th offer (1-based); nil answers all.
 	Answer func(n int) bool
-	// Token is sent as ?token= on the WebSocket URL.
+	// Token is sent as a bearer token (Authorization header) with the WebSocket handshake.
 	Token string
+	// HTTPClient dials the WebSocket (wss:// to a self-signed camera: a client that pins its
+	// certificate); nil is http.DefaultClient.
+	HTTPClient *http.Client
 	// Keep bounds the packets and offers kept (the most recent); zero keeps everything. Soak
 	// tests set it so that the viewer's records do not look like the device's growth.
 	Keep int
@@ -94,10 +98,11 @@ func Dial(ctx context.Context, url string, opts Options) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
+	dialOpts := &websocket.DialOptions{HTTPClient: opts.HTTPClient, HTTPHeader: http.Header{}}
 	if opts.Token != "" {
-		url += "?token=" + opts.Token
+		dialOpts.HTTPHeader.Set("Authorization", "Bearer "+opts.Token)
 	}
-	ws, _, err := websocket.Dial(ctx, url, nil)
+	ws, _, err := websocket.Dial(ctx, url, dialOpts)
 	if err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("rtctest: dial %s: %w", url, err)
