@@ -140,6 +140,9 @@ func TestNoListenerBeyondLoopbackWithoutACredential(t *testing.T) {
 	if err != nil {
 		t.Fatalf("with the owner credential: %v", err)
 	}
+	if d.tls == nil {
+		t.Error("the simulated board beyond loopback serves plain HTTP: credentials would cross the network in clear")
+	}
 	d.close()
 	for listen, loopback := range map[string]bool{"127.0.0.1:8080": true, "[::1]:80": true, "localhost:1": true,
 		"0.0.0.0:8080": false, ":8080": false, "192.168.1.2:80": false, "[::]:80": false, "camera.local:80": false} {

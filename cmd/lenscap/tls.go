@@ -14,17 +14,18 @@ import (
 	"github.com/lenscap/lenscap/cmd/internal/tlsconf"
 )
 
-// newTLS is the HTTPS certificate: tls_cert and tls_key when set; on a real board without them
-// a self-signed certificate made in the state directory at first start (its fingerprint is
-// logged and shown by lenscap doctor); nil on the simulated board without them (plain HTTP,
-// for make run on loopback).
+// newTLS is the HTTPS certificate: tls_cert and tls_key when set; without them a self-signed
+// certificate made in the state directory at first start (its fingerprint is logged and shown
+// by lenscap doctor), on a real board and on any listener beyond loopback, so that no
+// credential crosses a network in clear; nil (plain HTTP) only for the simulated board on
+// loopback (make run).
 func newTLS(cfg Config, simulated bool, log *slog.Logger) (*tlsconf.Reloader, error) {
 	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
 	if (certFile == "") != (keyFile == "") {
 		return nil, errors.New("config: tls_cert and tls_key go together: set both or neither")
 	}
 	if certFile == "" {
-		if simulated {
+		if simulated && isLoopback(cfg.Listen) {
 			return nil, nil
 		}
 		hosts, err := tlsconf.InterfaceHosts()
@@ -90,7 +91,7 @@ func tlsLog(r *tlsconf.Reloader) []any {
 func tlsDoctorLine(cfg Config, simulated bool) string {
 	certFile := cfg.TLSCert
 	if certFile == "" {
-		if simulated {
+		if simulated && isLoopback(cfg.Listen) {
 			return "off (plain HTTP: set tls_cert and tls_key)"
 		}
 		certFile = cfg.StateDir + "/" + tlsconf.CertFileName
