@@ -71,7 +71,7 @@ type Config struct {
 	// RateWHEP, RateWS and RateAPI limit each client (an IP address, an IPv6 /64): "R/s,B",
 	// R requests a second on average, B at once. Defaults 1/s,10; 1/s,10; 10/s,50.
 	RateWHEP, RateWS, RateAPI string
-	// BodyTimeout bounds the reading of a request's body. Default 10s.
+	// BodyTimeout bounds the reading of a request's headers, and then of its body. Default 10s.
 	BodyTimeout time.Duration
 	// TopicPrefix is the first level(s) of every MQTT topic. Default "lenscap".
 	TopicPrefix string
@@ -259,7 +259,7 @@ func limitSettings() []settings.Setting[Config] {
 			func(c *Config) *string { return &c.RateWS }),
 		configString("rate_api", "API requests per client: `R/s,BURST` (default 10/s,50)",
 			func(c *Config) *string { return &c.RateAPI }),
-		settings.Duration("body_timeout", "`duration` a request's body may take to arrive (default 10s)",
+		settings.Duration("body_timeout", "`duration` a request's headers, and then its body, may take to arrive (default 10s)",
 			func(c *Config) *time.Duration { return &c.BodyTimeout }),
 	}
 }

@@ -118,7 +118,10 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 		return nil, err
 	}
 	d.api = d.newAPI()
-	d.http = &http.Server{Handler: d.limits.Handler(d.api.handler()), ReadHeaderTimeout: 10 * time.Second,
+	// A half-open or trickling client holds a connection for body_timeout at the most, an idle
+	// keep-alive one for a minute.
+	d.http = &http.Server{Handler: d.limits.Handler(d.api.handler()), ReadHeaderTimeout: cfg.BodyTimeout,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	if d.tls != nil {
 		d.http.TLSConfig = tlsconf.Config(d.tls)

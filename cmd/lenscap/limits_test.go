@@ -298,3 +298,21 @@ func TestTheLimitsAreWiredAndExported(t *testing.T) {
 		}
 	}
 }
+
+func TestAHalfOpenConnectionIsClosedAfterBodyTimeout(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--body-timeout", "300ms")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(d.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /api/state HTTP/1.1\r\nHost: x\r\n")); err != nil { // and never the end
+		t.Fatal(err)
+	}
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn)
+	if took := time.Since(start); err != nil || took > 3*time.Second {
+		t.Errorf("connection held %s (%v), want closed after about 300ms", took, err)
+	}
+}
