@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/rtc/rtctest/chromiumtest"
 )
@@ -101,10 +102,14 @@ func TestPageKnowsWhetherATokenIsNeeded(t *testing.T) {
 		if marked != (token != "") {
 			t.Errorf("token %q: page marked as needing a token: %v", token, marked)
 		}
-		for _, want := range []string{"This camera needs a token", "#token=", "location.hash"} {
+		for _, want := range []string{"This camera needs a token", "token=", "location.hash", "history.replaceState",
+			"sessionStorage", `type="password"`, "lenscap token show", "Forget this token"} {
 			if !strings.Contains(string(page), want) {
 				t.Errorf("the page never says %q", want)
 			}
+		}
+		if strings.Contains(string(page), "location.search).get") {
+			t.Error("the page reads a token from its query: the API takes none there")
 		}
 		csp := res.Header.Get("Content-Security-Policy")
 		if !strings.Contains(csp, "img-src 'self'") || strings.Contains(csp, "data:") {
@@ -123,18 +128,31 @@ func TestPageKnowsWhetherATokenIsNeeded(t *testing.T) {
 	}
 }
 
-// pageConsoleErrors are the page's console errors and uncaught exceptions.
-func pageConsoleErrors(b *chromiumtest.Browser) []string {
+// pageConsoleErrors are the page's console errors and uncaught exceptions. Chromium logs every
+// 4xx answer as a network error, which no page can prevent: those a test provokes are
+// expected, as "STATUS PATH" ("401 /api/state"), and left out.
+func pageConsoleErrors(b *chromiumtest.Browser, expected ...string) []string {
 	var errs []string
 	for _, m := range b.Console() {
-		if m.Level == "error" {
-			errs = append(errs, m.Source+": "+m.Text+" "+m.URL)
+		if m.Level != "error" || m.Source == "network" && expectedAnswer(m, expected) {
+			continue
 		}
+		errs = append(errs, m.Source+": "+m.Text+" "+m.URL)
 	}
 	for _, e := range b.Exceptions() {
 		errs = append(errs, "exception: "+e.Text)
 	}
 	return errs
+}
+
+func expectedAnswer(m chromiumtest.ConsoleMessage, expected []string) bool {
+	for _, e := range expected {
+		status, path, _ := strings.Cut(e, " ")
+		if strings.Contains(m.Text, "status of "+status+" ") && strings.HasSuffix(m.URL, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // screenshot saves the page to $LENSCAP_PAGE_SCREENSHOTS/name.png when that is set.
@@ -152,56 +170,179 @@ func screenshot(ctx context.Context, t *testing.T, b *chromiumtest.Browser, name
 	}
 }
 
-func TestPageWithoutTheTokenSaysHowToGiveItThenPlaysWithIt(t *testing.T) {
-	s := startAPI(t, "s3cret-s3cret-s3cret")
+// pageWait waits until the JavaScript expression js is true, or fails t saying what it waited for.
+func pageWait(ctx context.Context, t *testing.T, b *chromiumtest.Browser, what, js string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := b.WaitFor(ctx, js, 20*time.Millisecond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func textIs(id, text string) string {
+	return "document.getElementById(" + jsString(id) + ").textContent === " + jsString(text)
+}
+
+// shown is true when the element is laid out; gone when it is hidden (not merely disabled).
+func shown(id string) string {
+	return "((el) => !el.hidden && el.offsetParent !== null)(document.getElementById(" + jsString(id) + "))"
+}
+
+func gone(id string) string {
+	return "((el) => el.hidden && el.offsetParent === null)(document.getElementById(" + jsString(id) + "))"
+}
+
+func pageString(ctx context.Context, t *testing.T, b *chromiumtest.Browser, js string) string {
+	t.Helper()
+	var s string
+	if err := b.Eval(ctx, js, &s); err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return s
+}
+
+// submitToken types tok into the page's prompt and submits it.
+func submitToken(ctx context.Context, t *testing.T, b *chromiumtest.Browser, tok string) {
+	t.Helper()
+	pageWait(ctx, t, b, "the token prompt", shown("token-form"))
+	if err := b.Eval(ctx, "document.getElementById('token-input').value = "+jsString(tok)+
+		"; document.querySelector('#token-form button[type=submit]').click()", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reload reloads the page and waits for it to load.
+func reload(ctx context.Context, t *testing.T, b *chromiumtest.Browser) {
+	t.Helper()
+	if err := b.Eval(ctx, "window.beforeReload = true; location.reload()", nil); err != nil {
+		t.Fatal(err)
+	}
+	pageWait(ctx, t, b, "the reload", "window.beforeReload === undefined && document.readyState === 'complete'")
+}
+
+const keptTokenJS = "sessionStorage.getItem('lenscap.token') || ''"
+
+func TestPageWithoutTheTokenPromptsForItThenPlaysWithIt(t *testing.T) {
+	const token = "s3cret-s3cret-s3cret"
+	s := startAPI(t, token)
 	b := chromiumtest.New(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := b.Navigate(ctx, s.url+"/"); err != nil {
 		t.Fatal(err)
 	}
-	bannerIs := func(text string) string {
-		return "document.getElementById('banner-text').textContent === " + jsString(text)
-	}
-	if err := b.WaitFor(ctx, bannerIs("This camera needs a token"), 20*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	var detail string
-	if err := b.Eval(ctx, "document.getElementById('banner-detail').textContent", &detail); err != nil {
-		t.Fatal(err)
-	}
-	if want := s.url + "/#token=…"; !strings.Contains(detail, want) || !strings.Contains(detail, "LENSCAP_TOKEN") {
-		t.Errorf("banner detail %q, want %q and where the token comes from", detail, want)
+	pageWait(ctx, t, b, "the prompt", textIs("banner-text", "This camera needs a token")+" && "+shown("token-form")+
+		" && "+gone("toggle-video")+" && "+gone("press-button"))
+	help := pageString(ctx, t, b, "document.getElementById('token-form').textContent")
+	if !strings.Contains(help, "lenscap token show") || !strings.Contains(help, "owner") {
+		t.Errorf("the prompt %q does not say where tokens come from", help)
 	}
 	screenshot(ctx, t, b, "token-needed")
 	if errs := pageConsoleErrors(b); len(errs) > 0 {
 		t.Errorf("console errors without a token: %q", errs)
 	}
 
-	// A wrong token is refused, and said so.
-	if err := b.Eval(ctx, "location.hash = '#token=wrong'", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.WaitFor(ctx, bannerIs("The camera refused this token"), 20*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	// A wrong token is refused, and said why.
+	submitToken(ctx, t, b, "wrong")
+	pageWait(ctx, t, b, "the refusal", textIs("banner-text", "The camera refused this token")+" && "+
+		textIs("banner-detail", "A valid bearer token is required.")+" && "+shown("token-form"))
 	screenshot(ctx, t, b, "token-refused")
 
-	// The right one in the fragment: the page connects, plays, and the switches work.
-	if err := b.Eval(ctx, "location.hash = '#token=s3cret-s3cret-s3cret'", nil); err != nil {
-		t.Fatal(err)
-	}
+	// The right one: the page connects, plays, and the switches work.
+	submitToken(ctx, t, b, token)
+	pageWait(ctx, t, b, "a peer connection", "window.lenscap.pc instanceof RTCPeerConnection")
 	waitDecoding(ctx, t, b, 0)
-	if err := b.WaitFor(ctx, bannerIs("Live"), 20*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	pageWait(ctx, t, b, "live", textIs("banner-text", "Live")+" && "+gone("token-form"))
 	if err := b.Eval(ctx, "document.getElementById('toggle-audio').click()", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.WaitFor(ctx, bannerIs("Microphone off — remote command"), 20*time.Millisecond); err != nil {
+	pageWait(ctx, t, b, "the microphone cut", textIs("banner-text", "Microphone off — remote command"))
+	screenshot(ctx, t, b, "token-given")
+
+	// Kept for the tab: a reload plays without asking.
+	if kept := pageString(ctx, t, b, keptTokenJS); kept != token {
+		t.Errorf("sessionStorage keeps %q, want the token", kept)
+	}
+	reload(ctx, t, b)
+	pageWait(ctx, t, b, "a peer connection", "window.lenscap.pc instanceof RTCPeerConnection")
+	waitDecoding(ctx, t, b, 0)
+	pageWait(ctx, t, b, "the state after the reload", textIs("banner-text", "Microphone off — remote command")+" && "+gone("token-form"))
+	if errs := pageConsoleErrors(b, "401 /api/state"); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
+}
+
+func TestPageWithAViewTokenLinkWatchesWithoutSwitches(t *testing.T) {
+	k, pub := fleetKey(t)
+	d := startDaemon(t, t.TempDir(), "--id", "cam-1", "--token-keys", pub)
+	view := grant(t, k, "grandma", auth.RoleView, "cam-1", time.Hour, time.Now())
+	b := chromiumtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := b.SetViewport(ctx, 1280, 860, false); err != nil {
 		t.Fatal(err)
 	}
-	screenshot(ctx, t, b, "token-given")
+	if err := b.Navigate(ctx, d.url+"/#token="+view); err != nil {
+		t.Fatal(err)
+	}
+	waitDecoding(ctx, t, b, 0)
+	pageWait(ctx, t, b, "live, as grandma, without the switches nor the simulated button",
+		textIs("banner-text", "Live")+" && "+textIs("who-text", "Watching as grandma")+" && "+
+			gone("toggle-video")+" && "+gone("toggle-audio")+" && "+gone("press-button")+" && "+gone("token-form"))
+	if href := pageString(ctx, t, b, "location.href"); href != d.url+"/" {
+		t.Errorf("address %q, want %q: the token must leave the address bar", href, d.url+"/")
+	}
+	if kept := pageString(ctx, t, b, keptTokenJS); kept != view {
+		t.Error("sessionStorage does not keep the link's token")
+	}
+	screenshot(ctx, t, b, "view-role")
+
+	// The owner cuts the microphone: the viewer sees it, still without switches.
+	if code, body := d.do(t, "POST", "/api/privacy", "", strings.NewReader(`{"audio":true}`)); code != http.StatusUnauthorized {
+		t.Fatalf("a change without a credential: %d %s", code, body)
+	}
+	owner := grant(t, k, "owner-phone", auth.RoleControl, "cam-1", time.Hour, time.Now())
+	if code, body := d.do(t, "POST", "/api/privacy", owner, strings.NewReader(`{"audio":true}`)); code != http.StatusOK {
+		t.Fatalf("the owner's cut: %d %s", code, body)
+	}
+	pageWait(ctx, t, b, "the cut, without switches", textIs("banner-text", "Microphone off — remote command")+" && "+gone("toggle-audio"))
+
+	// A reload, without the fragment, watches again with the kept token.
+	reload(ctx, t, b)
+	pageWait(ctx, t, b, "a peer connection", "window.lenscap.pc instanceof RTCPeerConnection")
+	waitDecoding(ctx, t, b, 0)
+	pageWait(ctx, t, b, "watching after the reload", textIs("who-text", "Watching as grandma")+" && "+gone("toggle-video"))
+	if errs := pageConsoleErrors(b); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
+}
+
+func TestPageWithAnExpiredTokenAsksForAnother(t *testing.T) {
+	k, pub := fleetKey(t)
+	d := startDaemon(t, t.TempDir(), "--id", "cam-1", "--token-keys", pub)
+	expired := grant(t, k, "old", auth.RoleControl, "cam-1", time.Minute, time.Now().Add(-time.Hour))
+	b := chromiumtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := b.Navigate(ctx, d.url+"/#token="+expired); err != nil {
+		t.Fatal(err)
+	}
+	pageWait(ctx, t, b, "the prompt with why", textIs("banner-text", "The camera refused this token")+" && "+
+		textIs("banner-detail", "The token has expired.")+" && "+shown("token-form"))
+	if kept := pageString(ctx, t, b, keptTokenJS); kept != "" {
+		t.Error("an expired token is kept")
+	}
+	screenshot(ctx, t, b, "token-expired")
+
+	submitToken(ctx, t, b, grant(t, k, "owner-phone", auth.RoleControl, "cam-1", time.Hour, time.Now()))
+	pageWait(ctx, t, b, "a peer connection", "window.lenscap.pc instanceof RTCPeerConnection")
+	waitDecoding(ctx, t, b, 0)
+	pageWait(ctx, t, b, "live with the switches", textIs("banner-text", "Live")+" && "+shown("toggle-video")+" && "+
+		shown("press-button")+" && "+textIs("who-text", "Signed in as owner-phone"))
+	if errs := pageConsoleErrors(b, "401 /api/state"); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
 }
 
 func TestPageWithoutATokenConfiguredPlaysWithNoConsoleErrors(t *testing.T) {
@@ -213,9 +354,8 @@ func TestPageWithoutATokenConfiguredPlaysWithNoConsoleErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDecoding(ctx, t, b, 0)
-	if err := b.WaitFor(ctx, "document.getElementById('banner-text').textContent === 'Live'", 20*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	pageWait(ctx, t, b, "live, with the switches and no prompt", textIs("banner-text", "Live")+" && "+
+		shown("toggle-video")+" && "+gone("token-form")+" && "+gone("who"))
 	screenshot(ctx, t, b, "no-token")
 	if errs := pageConsoleErrors(b); len(errs) > 0 {
 		t.Errorf("console errors: %q", errs)
