@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -66,14 +67,26 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	stop := ws.closeAt(r.Context())
 	go func() {
 		defer s.remove(ws)
+		defer stop()
 		ws.run()
 	}()
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+ws.id)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, pc.LocalDescription().SDP)
+}
+
+// closeAt ends the session at ctx's deadline, when it has one: the daemon gives a request the
+// expiry of the credential it came with, and a session outlives no credential.
+func (ws *whepSession) closeAt(ctx context.Context) (stop func() bool) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return func() bool { return false }
+	}
+	return time.AfterFunc(time.Until(dl), ws.close).Stop
 }
 
 // whepKinds are the m-sections a WHEP offer may have, one each.

@@ -44,7 +44,15 @@ func (a *api) need(role auth.Role, h http.Handler) http.Handler {
 				"error": "this credential (" + id.Name + ") may only watch: changing privacy needs a control credential"})
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		ctx := context.WithValue(r.Context(), identityKey{}, id)
+		if !id.Expires.IsZero() {
+			// A session outlives no credential: rtc ends a viewer's session at its request
+			// context's deadline (WHEP's too, though its request has returned).
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, id.Expires)
+			defer cancel()
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

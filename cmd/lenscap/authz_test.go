@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lenscap/lenscap/cmd/internal/auth"
+	"github.com/lenscap/lenscap/rtc/rtctest"
 )
 
 // fleetKey writes a fleet's public key for token_keys and returns its private half.
@@ -106,7 +108,7 @@ func TestTheStateNamesWhoCutAndWhoAsks(t *testing.T) {
 	if err := json.Unmarshal(body, &st); code != http.StatusOK || err != nil {
 		t.Fatalf("state: %d %v", code, err)
 	}
-	if st.Caller != (auth.Identity{Name: "grandma", Role: auth.RoleView}) {
+	if st.Caller.Name != "grandma" || st.Caller.Role != auth.RoleView || st.Caller.Expires.IsZero() {
 		t.Errorf("caller %+v, want grandma (view)", st.Caller)
 	}
 	if !st.Audio.Private || st.Audio.By != "remote" || st.Audio.Who != "owner-phone" {
@@ -192,7 +194,7 @@ func TestTokenCommandsShowTheOwnerAndCreateViewers(t *testing.T) {
 		owner.String():  {Name: auth.OwnerName, Role: auth.RoleControl},
 		viewer.String(): {Name: "grandma", Role: auth.RoleView},
 	} {
-		if id, err := v.Verify(strings.TrimSpace(tok)); err != nil || id != want {
+		if id, err := v.Verify(strings.TrimSpace(tok)); err != nil || id.Name != want.Name || id.Role != want.Role {
 			t.Errorf("%+v, %v; want %+v", id, err, want)
 		}
 	}
@@ -224,5 +226,22 @@ func TestAPIKeysAreExactAsOnMQTT(t *testing.T) {
 	}
 	if st := d.state(t); st.Video.Private || st.Audio.Private {
 		t.Errorf("a refused body changed the state: %+v", st)
+	}
+}
+
+func TestAViewersSessionEndsWhenItsCredentialExpires(t *testing.T) {
+	k, pub := fleetKey(t)
+	d := startDaemon(t, t.TempDir(), "--id", "cam-1", "--token-keys", pub)
+	// Valid for about 2 s (the verifier allows 30 s of clock skew: issued in the past).
+	tok := grant(t, k, "short", auth.RoleView, "cam-1", 32*time.Second, time.Now().Add(-30*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := rtctest.Dial(ctx, "ws"+strings.TrimPrefix(d.url, "http")+"/ws", rtctest.Options{Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.WaitFor(ctx, "the session's end", func(v *rtctest.Viewer) bool { ended, _ := v.Ended(); return ended }); err != nil {
+		t.Fatalf("the session outlived its credential: %v", err)
 	}
 }

@@ -318,7 +318,7 @@ func TestAFleetKeyGrantsAViewerAccessToItsCameras(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := auth.NewVerifier(auth.VerifierConfig{Keys: keys, ID: "cam-7", Groups: []string{"hall"}})
-	if id, err := v.Verify(strings.TrimSpace(tok.String())); err != nil || id != (auth.Identity{Name: "grandma", Role: auth.RoleView}) {
+	if id, err := v.Verify(strings.TrimSpace(tok.String())); err != nil || id.Name != "grandma" || id.Role != auth.RoleView {
 		t.Errorf("a camera of the hall: %+v, %v", id, err)
 	}
 	other := auth.NewVerifier(auth.VerifierConfig{Keys: keys, ID: "cam-8", Groups: []string{"yard"}})

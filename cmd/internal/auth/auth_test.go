@@ -46,7 +46,7 @@ func TestATokenSaysWhoAndWhatRole(t *testing.T) {
 	for _, aud := range []string{"cam-1", GroupAudience("hall"), AnyCamera} {
 		tok := mint(t, k, Grant{Name: "grandma", Role: RoleView, Audience: []string{aud}, TTL: 24 * time.Hour})
 		id, err := verifier(k).Verify(tok)
-		if err != nil || id != (Identity{Name: "grandma", Role: RoleView}) {
+		if err != nil || id.Name != "grandma" || id.Role != RoleView || !id.Expires.Equal(t0.Add(24*time.Hour)) {
 			t.Errorf("audience %s: %+v, %v", aud, id, err)
 		}
 	}

@@ -50,6 +50,9 @@ func (r Role) Allows(need Role) bool {
 type Identity struct {
 	Name string `json:"name"`
 	Role Role   `json:"role"`
+	// Expires is when the credential expires; zero: never (an owner credential, the static
+	// token). A session the credential opened ends then.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Errors of Verify; each wraps ErrUnauthorized.

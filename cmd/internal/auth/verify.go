@@ -82,7 +82,11 @@ func (v *Verifier) Verify(cred string) (Identity, error) {
 	if err != nil || validName(c.Subject) != nil {
 		return Identity{}, fmt.Errorf("%w: bad role or name", ErrInvalid)
 	}
-	return Identity{Name: c.Subject, Role: role}, nil
+	id := Identity{Name: c.Subject, Role: role}
+	if c.ExpiresAt != nil {
+		id.Expires = c.ExpiresAt.Time
+	}
+	return id, nil
 }
 
 // key returns the keys a token may be signed with (the parser tries each).
