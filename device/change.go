@@ -15,13 +15,7 @@ func (d *Device) SetPrivacy(ctx context.Context, c Change) (Status, error) {
 	if c.At.IsZero() {
 		c.At = d.now()
 	}
-	var cutting []Kind
-	for _, k := range Kinds {
-		if want, named := c.Want(k); named && want {
-			cutting = append(cutting, k)
-		}
-	}
-	defer d.Hold(c.At, cutting...)() // the gate, before waiting for the lock
+	defer d.holdCuts([]Change{c})() // the gate, before waiting for the lock
 	if err := d.waitReady(ctx); err != nil {
 		return Status{}, err
 	}
@@ -40,6 +34,14 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 	if err != nil {
 		return d.statusLocked(), err
 	}
+	return d.commitLocked(nxt, c)
+}
+
+// commitLocked moves the device from its state to nxt as applyLocked does for one change:
+// the kinds becoming private are gated, the state is persisted, their tracks are removed and
+// stopped; then the kinds becoming public are opened. c is the change reported to logs and
+// to ObserveCut.
+func (d *Device) commitLocked(nxt State, c Change) (Status, error) {
 	var cut []*Track
 	for _, k := range Kinds {
 		if nxt.Kind(k).Private && !d.state.Kind(k).Private {

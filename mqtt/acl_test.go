@@ -10,9 +10,12 @@ import (
 	"github.com/lenscap/lenscap/mqtt/mqtttest"
 )
 
-// ExampleACL is a mosquitto ACL for a fleet: each device (user name = device id) reads its own
-// commands and writes its own acks, state, availability and discovery; the groups each device
-// follows are listed per user; the operator (lenscapctl) may do everything under lenscap/.
+// ExampleACL is a mosquitto ACL for a fleet, as README's "A broker for a fleet": each device
+// (user name = device id) reads its own commands and writes its own acks, state, availability
+// and discovery; the groups each device follows are listed per user; the operator
+// (lenscapctl) may do everything under lenscap/. The broker must also set
+// use_username_as_clientid (mqtttest.Options.UsernameAsClientID), or one device's account can
+// take over another device's client id and session.
 const ExampleACL = `# patterns apply to every user; %u is the user name, which is the device id
 pattern read lenscap/%u/cmd
 pattern write lenscap/%u/ack
@@ -32,17 +35,28 @@ topic readwrite lenscap/#
 topic read homeassistant/#
 `
 
-var aclUsers = map[string]string{"cam-a": "secret-a", "cam-b": "secret-b", "operator": "secret-op"}
+// testACL is ExampleACL with a read-only account for the tests' second observer: with
+// use_username_as_clientid each account has one connection at a time.
+const testACL = ExampleACL + `
+user watcher
+topic read lenscap/#
+`
+
+var aclUsers = map[string]string{"cam-a": "secret-a", "cam-b": "secret-b", "operator": "secret-op", "watcher": "secret-w"}
+
+// startFleetBroker starts a mosquitto set up as README's "A broker for a fleet" says.
+func startFleetBroker(t *testing.T) *mqtttest.Broker {
+	t.Helper()
+	return mqtttest.Start(t, mqtttest.Options{Users: aclUsers, ACL: testACL, UsernameAsClientID: true})
+}
 
 func TestACLKeepsDevicesToTheirOwnTopicsAndLetsTheOperatorDoAll(t *testing.T) {
 	t.Parallel()
-	broker := mqtttest.Start(t, mqtttest.Options{Users: aclUsers, ACL: ExampleACL})
+	broker := startFleetBroker(t)
 	op := newObserver(t, broker.URL("operator", "secret-op"), topics.Every("ack"), topics.Every("availability"))
-	camA := newCamera(t, broker.URL("cam-a", "secret-a"), "cam-a", func(c *Config) { c.Groups = []string{"hall"} })
 	camB := newCamera(t, broker.URL("cam-b", "secret-b"), "cam-b", func(c *Config) { c.Groups = []string{"hall"} })
-	camA.startClient()
 	camB.startClient()
-	waitOnline(op, topics, "cam-a", "cam-b")
+	waitOnline(op, topics, "cam-b")
 	ackB := topics.Ack("cam-b")
 
 	// The operator can command each device, a group and all; each device can ack.
@@ -52,7 +66,7 @@ func TestACLKeepsDevicesToTheirOwnTopicsAndLetsTheOperatorDoAll(t *testing.T) {
 		op.waitFor("ack of "+id, func(ms []msg) bool { return len(acksWithID(ms, ackB, id)) == 1 })
 	}
 
-	// Device A, with its own credentials, on a connection of its own.
+	// Device A, with its own credentials (the broker names the connection cam-a).
 	var aGot atomic.Int64
 	opts, err := BrokerOptions(broker.URL("cam-a", "secret-a"), TLS{})
 	if err != nil {
@@ -120,7 +134,7 @@ func TestACLKeepsDevicesToTheirOwnTopicsAndLetsTheOperatorDoAll(t *testing.T) {
 	if n := len(acksWithID(op.all(), ackB, "fake-ack")); n != 0 {
 		t.Error("the operator received an ack cam-a forged for cam-b")
 	}
-	late := newObserver(t, broker.URL("operator", "secret-op"), topics.State("cam-b"), topics.Availability("cam-b"))
+	late := newObserver(t, broker.URL("watcher", "secret-w"), topics.State("cam-b"), topics.Availability("cam-b"))
 	ms = late.waitFor("cam-b's retained state and availability", func(ms []msg) bool {
 		_, okS := last(ms, topics.State("cam-b"))
 		_, okA := last(ms, topics.Availability("cam-b"))
@@ -135,4 +149,55 @@ func TestACLKeepsDevicesToTheirOwnTopicsAndLetsTheOperatorDoAll(t *testing.T) {
 	// The operator can read device command topics (as lenscapctl's list does).
 	op.subscribe(topics.Every("cmd"))
 	op.sync(topics.Cmd("cam-b"))
+}
+
+func TestOneCameraCannotTakeOverAnothersClientID(t *testing.T) {
+	t.Parallel()
+	broker := startFleetBroker(t)
+	if n := takeOverCam1As(t, broker, "cam-b", "secret-b"); n != 0 {
+		t.Errorf("cam-1's client connected %d more times after cam-b's account connected with its id: its session was taken over", n)
+	}
+}
+
+// The attack the setting stops, to show that the test above sees it.
+func TestWithoutUsernameAsClientIDOneCameraTakesOverAnothersClientID(t *testing.T) {
+	t.Parallel()
+	broker := mqtttest.Start(t, mqtttest.Options{Users: aclUsers, ACL: testACL})
+	if n := takeOverCam1As(t, broker, "cam-b", "secret-b"); n == 0 {
+		t.Error("cam-b's account connected with cam-1's client id and cam-1 was not disconnected: the attack of the test above did not happen")
+	}
+}
+
+// takeOverCam1As runs camera cam-a, connects with another account asking for cam-a's client
+// id and a persistent session, then sends cam-a a command; it returns how many times cam-a's
+// client connected again (its session taken over: the command may then be lost) by the time
+// the command is acked or cam-a reconnected, whichever comes first. 0: cam-a was never
+// disconnected, and followed its command.
+func takeOverCam1As(t *testing.T, broker *mqtttest.Broker, user, password string) int {
+	t.Helper()
+	op := newObserver(t, broker.URL("operator", "secret-op"), topics.Ack("cam-a"), topics.Availability("cam-a"))
+	cam := newCamera(t, broker.URL("cam-a", "secret-a"), "cam-a")
+	cam.startClient()
+	waitOnline(op, topics, "cam-a")
+	dials := cam.dials()
+
+	opts, err := BrokerOptions(broker.URL(user, password), TLS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.SetClientID("cam-a").SetProtocolVersion(4).SetCleanSession(false).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	intruder := paho.NewClient(opts)
+	if tok := intruder.Connect(); tok.WaitTimeout(waitTimeout) && tok.Error() == nil { // refused or renamed: both fine
+		defer intruder.Disconnect(0)
+	}
+	op.publish(topics.Cmd("cam-a"), false, Command{ID: "after-intruder", Action: ActionPrivacy, Video: ptr(true)})
+	// cam-a announces itself again (availability) whenever it reconnects: that ends the wait too.
+	ms := op.waitFor("ack of after-intruder, or cam-a reconnecting", func(ms []msg) bool {
+		return len(acksWithID(ms, topics.Ack("cam-a"), "after-intruder")) > 0 || cam.dials() > dials
+	})
+	n := cam.dials() - dials
+	if acks := acksWithID(ms, topics.Ack("cam-a"), "after-intruder"); n == 0 && (!acks[0].OK || !cam.dev.Status().Video.Private) {
+		t.Errorf("cam-a after the intruder: ack %+v, want ok and video private", acks[0])
+	}
+	return n
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,9 +18,14 @@ import (
 
 // Device is what commands drive: implemented by *device.Device.
 type Device interface {
-	// SetPrivacy applies a change and returns the new status; errors.Is(err,
-	// device.ErrButtonWins) for a refused remote lift of the button's privacy.
-	SetPrivacy(ctx context.Context, c device.Change) (device.Status, error)
+	// SetPrivacyBatch applies changes as one batch, with one save of the state, and returns
+	// the status after them and each change's error (errors.Is(err, device.ErrButtonWins) for
+	// a refused remote lift of the button's privacy): the results of applying them one by one
+	// in order; the kinds that end private are cut before any kind is opened.
+	SetPrivacyBatch(ctx context.Context, cs []device.Change) (device.Status, []error)
+	// Hold holds back, at once and without blocking, the frames of the kinds captured at or
+	// after at, until release is called: the early gate of a command that may cut them.
+	Hold(at time.Time, kinds ...device.Kind) (release func())
 	// Status returns the current status.
 	Status() device.Status
 }
@@ -30,10 +34,6 @@ var _ Device = (*device.Device)(nil)
 
 // qos is the QoS of commands, acks, state and availability.
 const qos = 1
-
-// inboxLimit bounds the messages waiting for the client's goroutine. The broker sends at most
-// its inflight window of unacknowledged QoS 1 messages, far fewer.
-const inboxLimit = 1024
 
 // Ack is the payload of an ack, published on Topics.Ack once per command (and again, with the
 // first result and Duplicate set, for each redelivery of a command id seen before).
@@ -182,48 +182,6 @@ func notify(ch chan struct{}) {
 // once, with the latest state.
 func (c *Client) StateChanged() { notify(c.stateC) }
 
-// inbound is a message from paho, handed to Run's goroutine.
-type inbound struct {
-	topic    string
-	payload  []byte
-	retained bool
-	arrived  time.Time
-	ack      func() // sends the PUBACK
-}
-
-// inbox is an unbounded-looking queue with a hard limit, so that paho's handler never blocks.
-type inbox struct {
-	mu      sync.Mutex
-	msgs    []inbound
-	dropped int
-	ready   chan struct{}
-}
-
-func (b *inbox) put(m inbound) {
-	b.mu.Lock()
-	if len(b.msgs) >= inboxLimit {
-		b.dropped++ // not acknowledged: the broker delivers it again after a reconnection
-	} else {
-		b.msgs = append(b.msgs, m)
-	}
-	b.mu.Unlock()
-	notify(b.ready)
-}
-
-func (b *inbox) take() ([]inbound, int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	msgs, dropped := b.msgs, b.dropped
-	b.msgs, b.dropped = nil, 0
-	return msgs, dropped
-}
-
-// onMessage is paho's handler for every message: it only queues it.
-func (c *Client) onMessage(_ paho.Client, m paho.Message) {
-	c.inbox.put(inbound{topic: m.Topic(), payload: m.Payload(), retained: m.Retained(),
-		arrived: c.cfg.Now(), ack: m.Ack})
-}
-
 // Run connects to the broker (retrying until it can), follows the command topics and
 // publishes the state until ctx ends; it then publishes "offline", disconnects cleanly and
 // returns nil. A broker that cannot be reached is retried, never an error. Run may be called
@@ -264,15 +222,12 @@ func (c *Client) Run(ctx context.Context) error {
 		case err := <-c.lostC:
 			c.log.Warn("connection lost: reconnecting", "broker", c.broker, "err", err)
 		case <-c.inbox.ready:
-			msgs, dropped := c.inbox.take()
+			msgs, dropped := c.inbox.take(c.batchLimit())
 			if dropped > 0 {
 				c.log.Warn("messages dropped: too many waiting (the broker redelivers commands after a reconnection)", "dropped", dropped)
 			}
-			for _, m := range msgs {
-				if ctx.Err() != nil {
-					return nil // not acknowledged: delivered again in the next session
-				}
-				c.process(ctx, pc, m)
+			if !c.processBatch(ctx, pc, msgs) {
+				return nil // not acknowledged: delivered again in the next session
 			}
 		case <-c.stateC:
 			if pc.IsConnectionOpen() {
@@ -291,6 +246,7 @@ func (c *Client) shutdown(pc paho.Client) {
 		}
 	}
 	pc.Disconnect(250)
+	c.inbox.close() // what waits is delivered again in the next session
 	c.log.Info("disconnected", "broker", c.broker)
 }
 
@@ -369,108 +325,4 @@ type defaultState struct {
 	Audio  device.KindStatus `json:"audio"`
 	Seq    uint64            `json:"seq"`
 	Uptime float64           `json:"uptime_seconds"`
-}
-
-// process handles one message: a command to apply and acknowledge, or a stray message.
-func (c *Client) process(ctx context.Context, pc paho.Client, m inbound) {
-	if _, ours := c.filters[m.topic]; !ours {
-		// Left over from a subscription of an earlier configuration (the session persists).
-		m.ack()
-		if !c.unexpected[m.topic] {
-			c.unexpected[m.topic] = true
-			c.log.Warn("message on a topic not followed any more: unsubscribing", "topic", m.topic)
-			pc.Unsubscribe(m.topic)
-		}
-		return
-	}
-	ack, done := c.handle(ctx, m)
-	if !done {
-		return // interrupted by shutdown: not acknowledged, so delivered again
-	}
-	// The retained state first: whoever waits for the ack then reads the new state.
-	select {
-	case <-c.stateC:
-		c.publishState(pc)
-	default:
-	}
-	if ack != nil {
-		b, err := json.Marshal(ack)
-		if err == nil {
-			pc.Publish(c.topics.Ack(c.cfg.ID), qos, false, b)
-		}
-	}
-	m.ack()
-}
-
-// handle applies a command and returns its ack (nil for a refused command without an id) and
-// whether the message may be acknowledged to the broker: false only when ctx ended before the
-// command was applied. A command id seen before gets the first result again, with Duplicate.
-func (c *Client) handle(ctx context.Context, m inbound) (*Ack, bool) {
-	cmd, err := ParseCommand(m.payload, c.cfg.MaxPayload)
-	if cmd.ID != "" {
-		if res, seen := c.rec.lookup(cmd.ID); seen {
-			c.log.Info("command seen before: not applied again", "id", cmd.ID, "topic", m.topic)
-			return &Ack{ID: res.ID, OK: res.OK, Code: res.Code, Error: res.Error, Duplicate: true, State: c.state()}, true
-		}
-	}
-	if err == nil {
-		err = cmd.Check(m.retained, c.cfg.Now())
-	}
-	var res result
-	switch {
-	case err != nil:
-		res = resultOf(cmd.ID, err)
-		if cmd.ID == "" {
-			c.log.Warn("command refused (no id: no ack)", "topic", m.topic, "code", res.Code, "err", err)
-			return nil, true
-		}
-		c.log.Warn("command refused", "id", cmd.ID, "topic", m.topic, "code", res.Code, "err", err)
-	default:
-		if change, ok := cmd.Change(m.arrived); ok {
-			_, err := c.cfg.Device.SetPrivacy(ctx, change)
-			if err != nil && ctx.Err() != nil {
-				return nil, false
-			}
-			res = resultOf(cmd.ID, err)
-			c.log.Info("privacy command", "id", cmd.ID, "topic", m.topic, "video", fmtKind(cmd.Video),
-				"audio", fmtKind(cmd.Audio), "ok", res.OK, "code", res.Code)
-		} else { // state
-			res = result{ID: cmd.ID, OK: true}
-			c.StateChanged()
-		}
-	}
-	if cmd.ID != "" {
-		if err := c.rec.add(res); err != nil {
-			c.log.Error("command record not persisted: a redelivery after a restart would apply the command again", "err", err)
-		}
-	}
-	return &Ack{ID: cmd.ID, OK: res.OK, Code: res.Code, Error: res.Error, State: c.state()}, true
-}
-
-// resultOf turns an error of a command into its result.
-func resultOf(id string, err error) result {
-	var ce *CommandError
-	switch {
-	case err == nil:
-		return result{ID: id, OK: true}
-	case errors.As(err, &ce):
-		return result{ID: id, Code: ce.Code, Error: ce.Msg}
-	case errors.Is(err, device.ErrButtonWins):
-		return result{ID: id, Code: CodeButtonWins, Error: err.Error()}
-	case errors.Is(err, device.ErrInvalidChange):
-		return result{ID: id, Code: CodeBadField, Error: err.Error()}
-	default:
-		return result{ID: id, Code: CodeInternal, Error: err.Error()}
-	}
-}
-
-func fmtKind(p *bool) string {
-	switch {
-	case p == nil:
-		return "unchanged"
-	case *p:
-		return "cut"
-	default:
-		return "lift"
-	}
 }

@@ -193,7 +193,7 @@ func TestCommandPublishedWhileDisconnectedIsAppliedOnceOnReconnect(t *testing.T)
 		t.Errorf("while-away acked %d times, want 1", n)
 	}
 	if n := cam.counted.calls.Load(); n != 1 {
-		t.Errorf("SetPrivacy called %d times, want 1", n)
+		t.Errorf("%d privacy changes applied, want 1", n)
 	}
 }
 
@@ -226,7 +226,7 @@ func TestSameCommandIDIsAppliedOnceAlsoAcrossRestarts(t *testing.T) {
 		t.Error("the repeated cut was applied again: video private, want live")
 	}
 	if n := cam.counted.calls.Load(); n != 2 {
-		t.Errorf("SetPrivacy called %d times, want 2", n)
+		t.Errorf("%d privacy changes applied, want 2", n)
 	}
 
 	// A new client over the same state directory remembers x-1.
@@ -239,7 +239,7 @@ func TestSameCommandIDIsAppliedOnceAlsoAcrossRestarts(t *testing.T) {
 		t.Error("the repeated cut was applied after a restart")
 	}
 	if n := cam.counted.calls.Load(); n != 2 {
-		t.Errorf("SetPrivacy called %d times after the restart, want 2", n)
+		t.Errorf("%d privacy changes applied after the restart, want 2", n)
 	}
 }
 

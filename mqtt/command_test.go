@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,29 +97,50 @@ func TestChangeIsARemoteChangeAtArrival(t *testing.T) {
 	}
 }
 
-// fakeDevice is a Device in memory, counting changes.
+// fakeDevice is a Device in memory, counting changes and early gates.
 type fakeDevice struct {
-	calls atomic.Int64
+	calls atomic.Int64 // changes asked for
+	holds atomic.Int64 // early gates taken and not released
 	st    device.Status
 	err   error
 }
 
-func (d *fakeDevice) SetPrivacy(_ context.Context, c device.Change) (device.Status, error) {
-	d.calls.Add(1)
-	if d.err != nil {
-		return d.st, d.err
+func (d *fakeDevice) SetPrivacyBatch(_ context.Context, cs []device.Change) (device.Status, []error) {
+	d.calls.Add(int64(len(cs)))
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		if d.err != nil {
+			errs[i] = d.err
+			continue
+		}
+		if c.Video != nil {
+			d.st.Video.Private = *c.Video
+		}
+		if c.Audio != nil {
+			d.st.Audio.Private = *c.Audio
+		}
+		d.st.Seq++
 	}
-	if c.Video != nil {
-		d.st.Video.Private = *c.Video
-	}
-	if c.Audio != nil {
-		d.st.Audio.Private = *c.Audio
-	}
-	d.st.Seq++
-	return d.st, nil
+	return d.st, errs
+}
+
+func (d *fakeDevice) Hold(time.Time, ...device.Kind) func() {
+	d.holds.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { d.holds.Add(-1) }) }
 }
 
 func (d *fakeDevice) Status() device.Status { return d.st }
+
+// handle applies one command as a batch of one, as it arrives now, and returns its ack.
+func (c *Client) handle(ctx context.Context, payload string) (*Ack, bool) {
+	in := c.arrival(topics.Cmd(c.cfg.ID), []byte(payload), false, time.Now(), func() {})
+	acks, done := c.applyBatch(ctx, []inbound{in})
+	if !done {
+		return nil, false
+	}
+	return acks[0], true
+}
 
 // newTestClient is a client that is not run: handle is called directly.
 func newTestClient(t testing.TB, dev Device, dir string) *Client {
@@ -181,7 +203,7 @@ func FuzzParseCommand(f *testing.F) {
 		// The whole handling: a parse error never reaches the device.
 		dev.calls.Store(0)
 		c.rec, _ = loadRecord("", 0) // every input on a fresh record
-		ack, done := c.handle(t.Context(), inbound{topic: topics.Cmd("cam-1"), payload: payload, arrived: time.Now(), ack: func() {}})
+		ack, done := c.handle(t.Context(), string(payload))
 		if !done {
 			t.Fatal("handle did not finish")
 		}
@@ -200,22 +222,19 @@ func TestHandleAcksARepeatedIDWithTheFirstResult(t *testing.T) {
 	dir := t.TempDir()
 	dev := &fakeDevice{}
 	c := newTestClient(t, dev, dir)
-	in := func(p string) inbound {
-		return inbound{topic: topics.Cmd("cam-1"), payload: []byte(p), arrived: time.Now(), ack: func() {}}
-	}
 	dev.err = device.ErrButtonWins
-	first, _ := c.handle(t.Context(), in(`{"id":"r","action":"privacy","video":false}`))
+	first, _ := c.handle(t.Context(), `{"id":"r","action":"privacy","video":false}`)
 	if first.OK || first.Code != CodeButtonWins {
 		t.Fatalf("first ack %+v, want button_wins", first)
 	}
 	dev.err = nil
-	again, _ := c.handle(t.Context(), in(`{"id":"r","action":"privacy","video":false}`))
+	again, _ := c.handle(t.Context(), `{"id":"r","action":"privacy","video":false}`)
 	if again.OK || again.Code != CodeButtonWins || !again.Duplicate || dev.calls.Load() != 1 {
 		t.Errorf("repeated ack %+v (calls %d), want the first result, duplicate, not applied", again, dev.calls.Load())
 	}
 	// A client over the same directory (a restart) remembers it.
 	c2 := newTestClient(t, dev, dir)
-	again, _ = c2.handle(t.Context(), in(`{"id":"r","action":"privacy","video":false}`))
+	again, _ = c2.handle(t.Context(), `{"id":"r","action":"privacy","video":false}`)
 	if !again.Duplicate || again.Code != CodeButtonWins || dev.calls.Load() != 1 {
 		t.Errorf("after a restart: ack %+v (calls %d), want the first result, not applied", again, dev.calls.Load())
 	}
@@ -226,7 +245,7 @@ func TestHandleDoesNotAckACommandInterruptedByShutdown(t *testing.T) {
 	c := newTestClient(t, dev, "")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	ack, done := c.handle(ctx, inbound{topic: topics.Cmd("cam-1"), payload: []byte(`{"id":"s","action":"privacy","video":true}`), ack: func() {}})
+	ack, done := c.handle(ctx, `{"id":"s","action":"privacy","video":true}`)
 	if done || ack != nil {
 		t.Errorf("handle = %+v, %t; want no ack and not done (redelivered next session)", ack, done)
 	}

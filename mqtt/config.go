@@ -50,7 +50,8 @@ type Config struct {
 	RecordSize int
 	// MaxPayload is the largest command payload accepted, in bytes; MaxPayload when 0.
 	MaxPayload int
-	// Now is the clock of exp checks and command arrival times; nil is time.Now.
+	// Now is the clock of exp checks and command arrival times (a privacy change's At, from
+	// which its early gate holds frames back); nil is time.Now.
 	Now func() time.Time
 	// KeepAlive is the MQTT keepalive (whole seconds, at least 1); 30 s when 0. The broker
 	// publishes the last will after 1.5 keepalives without a packet from the device.

@@ -12,6 +12,16 @@
 // first result again and is not applied twice. Commands delivered with the retain flag, or
 // whose exp has passed, are refused: a stale "privacy off" never overrides the button.
 //
+// Floods: paho's handler parses each command as it arrives and takes the device's early gate for
+// the kinds it cuts (device.Device.Hold), then queues it; Run's goroutine applies what is
+// waiting as one batch (apply.go): results as if applied one by one in arrival order, the kinds
+// that end private cut before any is opened, the state and the command record each persisted
+// once per batch, then the acks, then the PUBACKs.
+//
+// Security: CheckBrokerSecurity refuses a plain-text broker URL without credentials to another
+// host unless the owner accepts it. The embedded broker authenticates the camera's account
+// and an operator's (EmbeddedCamera, EmbeddedOperator) and lets anonymous clients only watch.
+//
 // paho's callbacks never block: they queue messages and events for the goroutine of Run.
 //
 // Import rules: mqtt imports paho (github.com/eclipse/paho.mqtt.golang), mochi-mqtt (for the

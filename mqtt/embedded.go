@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -17,14 +17,18 @@ import (
 const DefaultEmbeddedAddr = "127.0.0.1:1883"
 
 // EmbeddedBroker is an MQTT broker inside the process (mochi-mqtt), for the simulated board
-// when no broker is configured: `make run` is then controllable with mosquitto_pub at once. It
-// listens on loopback only and lets every local client in (no credentials, no ACL), with
-// retained messages, wills and persistent sessions kept in memory. Its own process may
-// publish and subscribe without a network client (Publish, Subscribe): the emulated board's
-// test (cmd/lenscap-hil) watches and commands lenscap that way.
+// when no broker is configured. It listens on loopback only, with retained messages, wills and
+// persistent sessions kept in memory. With EmbeddedCamera it authenticates clients and keeps
+// each to its role: only the camera's account may use the camera's client id and publish its
+// state, only the operator's (EmbeddedOperator) may publish commands, and anonymous local
+// clients may only watch. Without it every local client may do anything (for tests and
+// tools that start their own broker). Its own process may publish and subscribe without a
+// network client and without any check (Publish, Subscribe): the emulated board's test
+// (cmd/lenscap-hil) watches and commands lenscap that way.
 type EmbeddedBroker struct {
 	addr string
 	log  *slog.Logger
+	auth *embeddedAuth // nil: every client may do anything
 
 	mu     sync.Mutex
 	srv    *mochi.Server
@@ -34,8 +38,9 @@ type EmbeddedBroker struct {
 }
 
 // NewEmbeddedBroker returns a broker for addr (host:port; the host must be a loopback
-// address or "localhost"; port 0 picks one). It starts nothing: Start listens.
-func NewEmbeddedBroker(addr string, log *slog.Logger) (*EmbeddedBroker, error) {
+// address or "localhost"; port 0 picks one), configured by opts (EmbeddedCamera,
+// EmbeddedOperator, EmbeddedTopics). It starts nothing: Start listens.
+func NewEmbeddedBroker(addr string, log *slog.Logger, opts ...EmbeddedOption) (*EmbeddedBroker, error) {
 	if addr == "" {
 		addr = DefaultEmbeddedAddr
 	}
@@ -44,12 +49,20 @@ func NewEmbeddedBroker(addr string, log *slog.Logger) (*EmbeddedBroker, error) {
 		return nil, fmt.Errorf("mqtt: embedded broker: address %q: want host:port", addr)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("mqtt: embedded broker: address %q: it has no authentication, so it listens on loopback only", addr)
+		return nil, fmt.Errorf("mqtt: embedded broker: address %q: it listens on loopback only", addr)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &EmbeddedBroker{addr: addr, log: log}, nil
+	var a embeddedAuth
+	for _, o := range opts {
+		o(&a)
+	}
+	auth, err := a.check()
+	if err != nil {
+		return nil, err
+	}
+	return &EmbeddedBroker{addr: addr, log: log, auth: auth}, nil
 }
 
 // Start listens and serves in the background until Close.
@@ -63,7 +76,7 @@ func (b *EmbeddedBroker) Start() error {
 		return errors.New("mqtt: embedded broker: already started")
 	}
 	srv := mochi.New(&mochi.Options{Logger: b.log, InlineClient: true}) // for Publish and Subscribe
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := srv.AddHook(&embeddedHook{auth: b.auth, log: b.log}, nil); err != nil {
 		return fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
 	ln := listeners.NewTCP(listeners.Config{ID: "loopback", Address: b.addr})
@@ -75,7 +88,11 @@ func (b *EmbeddedBroker) Start() error {
 		return fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
 	b.srv, b.ln = srv, ln
-	b.log.Info("embedded MQTT broker listening", "addr", ln.Address())
+	if b.auth == nil {
+		b.log.Warn("embedded MQTT broker listening without authentication: any local process may command the camera", "addr", ln.Address())
+	} else {
+		b.log.Info("embedded MQTT broker listening", "addr", ln.Address(), "camera", b.auth.camera.user, "operator", b.auth.operator != nil)
+	}
 	return nil
 }
 
@@ -90,8 +107,18 @@ func (b *EmbeddedBroker) Addr() string {
 	return b.addr
 }
 
-// URL is the broker's URL, mqtt://host:port.
+// URL is the broker's URL, mqtt://host:port, without credentials.
 func (b *EmbeddedBroker) URL() string { return "mqtt://" + b.Addr() }
+
+// CameraURL is the URL the camera's client connects with: URL with the camera's account
+// (EmbeddedCamera), or URL when the broker has none. It holds the password: log it redacted.
+func (b *EmbeddedBroker) CameraURL() string {
+	if b.auth == nil {
+		return b.URL()
+	}
+	u := url.URL{Scheme: "mqtt", Host: b.Addr(), User: url.UserPassword(b.auth.camera.user, b.auth.camera.password)}
+	return u.String()
+}
 
 // Close disconnects every client and stops listening. It is idempotent.
 func (b *EmbeddedBroker) Close() error {

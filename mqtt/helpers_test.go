@@ -252,9 +252,9 @@ type countingDevice struct {
 	calls atomic.Int64
 }
 
-func (d *countingDevice) SetPrivacy(ctx context.Context, c device.Change) (device.Status, error) {
-	d.calls.Add(1)
-	return d.Device.SetPrivacy(ctx, c)
+func (d *countingDevice) SetPrivacyBatch(ctx context.Context, cs []device.Change) (device.Status, []error) {
+	d.calls.Add(int64(len(cs)))
+	return d.Device.SetPrivacyBatch(ctx, cs)
 }
 
 // camera is a device over fake drivers, with a client that can be stopped and started again
@@ -271,6 +271,7 @@ type camera struct {
 
 	mu     sync.Mutex
 	conns  []net.Conn
+	dialed int  // connections opened
 	down   bool // the network is down: dial fails
 	cancel context.CancelFunc
 	done   chan error
@@ -281,7 +282,13 @@ type camera struct {
 // startClient runs it. edit adjusts the client's configuration.
 func newCamera(t testing.TB, brokerURL, id string, edit ...func(*Config)) *camera {
 	t.Helper()
-	cam := &camera{t: t, id: id, dir: t.TempDir()}
+	return newCameraIn(t, t.TempDir(), brokerURL, id, edit...)
+}
+
+// newCameraIn is newCamera with its state (privacy state and command record) in dir.
+func newCameraIn(t testing.TB, dir, brokerURL, id string, edit ...func(*Config)) *camera {
+	t.Helper()
+	cam := &camera{t: t, id: id, dir: dir}
 	cam.video = devicetest.NewDriver(device.KindVideo, devicetest.Options{Interval: 20 * time.Millisecond})
 	cam.audio = devicetest.NewDriver(device.KindAudio, devicetest.Options{Interval: 20 * time.Millisecond})
 	dev, err := device.New(device.Config{Store: device.NewStore(cam.dir), Logger: testLogger(t).With("component", "device", "device", id)},
@@ -350,8 +357,16 @@ func (cam *camera) dial(u *url.URL, tc *tls.Config) (net.Conn, error) {
 	}
 	cam.mu.Lock()
 	cam.conns = append(cam.conns, c)
+	cam.dialed++
 	cam.mu.Unlock()
 	return c, nil
+}
+
+// dials is how many connections the client opened so far.
+func (cam *camera) dials() int {
+	cam.mu.Lock()
+	defer cam.mu.Unlock()
+	return cam.dialed
 }
 
 // cut drops the client's connections without a DISCONNECT and keeps the network down until

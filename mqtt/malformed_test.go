@@ -62,7 +62,7 @@ func TestMalformedCommandsGetAnErrorAckAndChangeNothing(t *testing.T) {
 		}
 	}
 	if n := cam.counted.calls.Load(); n != 0 {
-		t.Errorf("SetPrivacy called %d times for malformed commands, want 0", n)
+		t.Errorf("%d privacy changes applied for malformed commands, want 0", n)
 	}
 	if after := cam.dev.Status(); after.Seq != before.Seq || after.Video.Private || after.Audio.Private {
 		t.Errorf("status %+v after malformed commands, want unchanged %+v", after, before)
@@ -96,7 +96,7 @@ func TestRetainedCommandIsRefused(t *testing.T) {
 		t.Errorf("a retained command lifted privacy: %+v", st)
 	}
 	if n := cam.counted.calls.Load(); n != 0 {
-		t.Errorf("SetPrivacy called %d times, want 0", n)
+		t.Errorf("%d privacy changes applied, want 0", n)
 	}
 	op.publish(topics.Cmd("cam-r"), true, "") // clear it
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/lenscap/lenscap/device/atomicfile"
 )
@@ -34,12 +35,13 @@ type recordOnDisk struct {
 
 // record remembers the results of the last max command ids. With a path it is persisted
 // atomically (a temporary file written and fsync'd, renamed over the old one, the directory
-// fsync'd) before add returns, so it survives a power cut. It is not safe for concurrent use.
+// fsync'd) before add or save returns, so it survives a power cut. It is not safe for
+// concurrent use.
 type record struct {
-	path    string
-	max     int
-	results []result // oldest first
-	byID    map[string]int
+	path  string
+	max   int
+	order []string // ids, oldest first
+	byID  map[string]result
 }
 
 // loadRecord reads the record at path ("" for one kept in memory only). A missing file is an
@@ -48,7 +50,7 @@ func loadRecord(path string, max int) (*record, error) {
 	if max <= 0 {
 		max = DefaultRecordSize
 	}
-	r := &record{path: path, max: max, byID: make(map[string]int)}
+	r := &record{path: path, max: max, byID: make(map[string]result)}
 	if path == "" {
 		return r, nil
 	}
@@ -79,47 +81,60 @@ func loadRecord(path string, max int) (*record, error) {
 
 // lookup returns the first result of a command id.
 func (r *record) lookup(id string) (result, bool) {
-	i, ok := r.byID[id]
-	if !ok {
-		return result{}, false
-	}
-	return r.results[i], true
+	res, ok := r.byID[id]
+	return res, ok
 }
 
-// add records the first result of a command, forgetting the oldest beyond max, and persists
-// the record. When persisting fails the result is still remembered in memory.
+// add records the first result of a command and persists the record (remember, then save).
 func (r *record) add(res result) error {
-	if _, seen := r.byID[res.ID]; seen {
+	if !r.remember(res) {
 		return nil
-	}
-	r.put(res)
-	if len(r.results) > r.max {
-		drop := len(r.results) - r.max
-		r.results = append([]result(nil), r.results[drop:]...)
-		clear(r.byID)
-		for i, res := range r.results {
-			r.byID[res.ID] = i
-		}
 	}
 	return r.save()
 }
 
-func (r *record) put(res result) {
-	if i, ok := r.byID[res.ID]; ok {
-		r.results[i] = res
-		return
+// remember records the first result of a command in memory and reports whether the id was
+// new. save forgets the oldest ids beyond max and persists the rest: a batch of commands is
+// remembered one by one and saved once.
+func (r *record) remember(res result) bool {
+	if _, seen := r.byID[res.ID]; seen {
+		return false
 	}
-	r.byID[res.ID] = len(r.results)
-	r.results = append(r.results, res)
+	r.put(res)
+	return true
 }
 
-func (r *record) len() int { return len(r.results) }
+func (r *record) put(res result) {
+	if _, ok := r.byID[res.ID]; !ok {
+		r.order = append(r.order, res.ID)
+	}
+	r.byID[res.ID] = res
+}
+
+// trim forgets the oldest ids beyond max.
+func (r *record) trim() {
+	drop := len(r.order) - r.max
+	if drop <= 0 {
+		return
+	}
+	for _, id := range r.order[:drop] {
+		delete(r.byID, id)
+	}
+	r.order = slices.Clone(r.order[drop:])
+}
+
+func (r *record) len() int { return len(r.order) }
 
 func (r *record) save() error {
+	r.trim()
 	if r.path == "" {
 		return nil
 	}
-	b, err := json.Marshal(recordOnDisk{Version: recordVersion, Results: r.results})
+	results := make([]result, len(r.order))
+	for i, id := range r.order {
+		results[i] = r.byID[id]
+	}
+	b, err := json.Marshal(recordOnDisk{Version: recordVersion, Results: results})
 	if err != nil {
 		return fmt.Errorf("mqtt: encode command record: %w", err)
 	}

@@ -40,6 +40,9 @@ type Config struct {
 	// MQTTCA, MQTTCert and MQTTKey are PEM files for TLS with the broker: the CAs to trust
 	// (default: the system's) and a client certificate and key for mutual TLS (both or none).
 	MQTTCA, MQTTCert, MQTTKey string
+	// MQTTInsecure allows an mqtt:// broker without credentials beyond loopback (anyone on the
+	// way could command the camera). Default false: refused.
+	MQTTInsecure bool
 	// MQTTListen is where the simulated board's embedded broker listens when MQTT is empty:
 	// a loopback host:port (port 0 picks one), or "off". Default 127.0.0.1:1883.
 	MQTTListen string
@@ -221,6 +224,8 @@ func deviceSettings() []settings.Setting[Config] {
 			func(c *Config) *string { return &c.ID }),
 		settings.List("groups", "MQTT `groups`, comma-separated",
 			func(c *Config) *[]string { return &c.Groups }),
+		settings.Bool("mqtt_insecure", "allow an mqtt:// broker without credentials beyond loopback",
+			func(c *Config) *bool { return &c.MQTTInsecure }),
 		settings.Bool("remote_may_lift", "let MQTT and the HTTP API lift privacy engaged by the button",
 			func(c *Config) *bool { return &c.RemoteMayLift }),
 	}

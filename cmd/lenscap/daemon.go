@@ -108,7 +108,7 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	if d.srv, err = d.newServer(); err != nil {
 		return nil, err
 	}
-	if d.broker, d.mq, err = newMQTT(cfg, d.board, d.dev, d.state, log); err != nil {
+	if d.broker, d.mq, err = newMQTT(cfg, d.board, d.dev, d.state, d.verifier.Required(), log); err != nil {
 		return nil, err
 	}
 	if d.lights, err = newLights(cfg, d.board, d.srv, log); err != nil {

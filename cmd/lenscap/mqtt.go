@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/lenscap/lenscap/board"
 	"github.com/lenscap/lenscap/device"
@@ -11,20 +12,24 @@ import (
 
 // newMQTT makes the fleet-control client when a broker is configured; on the simulated board
 // with no broker it first starts the embedded one (unless mqtt_listen is off). Both may be nil.
-// state is what the client publishes; it is called only once the client runs.
-func newMQTT(cfg Config, b *board.Board, dev *device.Device, state func() stateJSON, log *slog.Logger) (*mqtt.EmbeddedBroker, *mqtt.Client, error) {
+// state is what the client publishes; it is called only once the client runs. secured says
+// that credentials are in force: the embedded broker then requires them too.
+func newMQTT(cfg Config, b *board.Board, dev *device.Device, state func() stateJSON, secured bool, log *slog.Logger) (*mqtt.EmbeddedBroker, *mqtt.Client, error) {
 	url := cfg.MQTT
 	var broker *mqtt.EmbeddedBroker
-	if url == "" && b.Simulated && cfg.MQTTListen != "off" {
-		eb, err := mqtt.NewEmbeddedBroker(cfg.MQTTListen, log.With("component", "mqtt-broker"))
+	if url != "" {
+		warning, err := mqtt.CheckBrokerSecurity(url, cfg.MQTTInsecure)
 		if err != nil {
+			return nil, nil, fmt.Errorf("config: mqtt: %w (or set mqtt_insecure: true)", err)
+		}
+		if warning != "" {
+			log.Warn(warning)
+		}
+	} else if b.Simulated && cfg.MQTTListen != "off" {
+		var err error
+		if broker, url, err = startEmbeddedBroker(cfg, secured, log); err != nil {
 			return nil, nil, err
 		}
-		if err := eb.Start(); err != nil {
-			return nil, nil, fmt.Errorf("embedded MQTT broker on %s (set mqtt_listen to another address, or off): %w", cfg.MQTTListen, err)
-		}
-		broker, url = eb, eb.URL()
-		log.Info("embedded MQTT broker", "url", url)
 	}
 	if url == "" {
 		return broker, nil, nil
@@ -49,4 +54,30 @@ func newMQTT(cfg Config, b *board.Board, dev *device.Device, state func() stateJ
 		return nil, nil, err
 	}
 	return broker, mq, nil
+}
+
+// startEmbeddedBroker starts the simulated board's broker and returns the URL its client
+// connects with. Secured, it knows the camera's own account (a password generated in the state
+// directory) and lets anonymous clients read but never publish a command or a state.
+func startEmbeddedBroker(cfg Config, secured bool, log *slog.Logger) (*mqtt.EmbeddedBroker, string, error) {
+	opts := []mqtt.EmbeddedOption{mqtt.EmbeddedTopics(cfg.TopicPrefix, "")}
+	if secured {
+		pw, err := mqtt.LoadOrCreatePassword(filepath.Join(cfg.StateDir, mqtt.EmbeddedPasswordFile))
+		if err != nil {
+			return nil, "", err
+		}
+		opts = append(opts, mqtt.EmbeddedCamera(cfg.ID, pw))
+	}
+	eb, err := mqtt.NewEmbeddedBroker(cfg.MQTTListen, log.With("component", "mqtt-broker"), opts...)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := eb.Start(); err != nil {
+		return nil, "", fmt.Errorf("embedded MQTT broker on %s (set mqtt_listen to another address, or off): %w", cfg.MQTTListen, err)
+	}
+	log.Info("embedded MQTT broker", "url", eb.URL(), "authenticated", secured) // never CameraURL: it holds the password
+	if secured {
+		return eb, eb.CameraURL(), nil
+	}
+	return eb, eb.URL(), nil
 }

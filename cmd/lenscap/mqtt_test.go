@@ -3,12 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/lenscap/lenscap/cmd/internal/auth"
+	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/mqtt/mqtttest"
 	"github.com/lenscap/lenscap/rtc/rtctest"
 )
@@ -211,4 +217,70 @@ func TestEmbeddedBrokerOnTheSimulatedBoard(t *testing.T) {
 	if st := d.state(t); !st.Audio.Private || st.Video.Private {
 		t.Fatalf("state %+v", st)
 	}
+}
+
+func TestWithCredentialsTheEmbeddedBrokerTakesNoAnonymousCommand(t *testing.T) {
+	k, pub := fleetKey(t)
+	dir := t.TempDir()
+	d := startDaemon(t, dir, "--id", "sim-cam", "--token-keys", pub)
+	pw, err := os.ReadFile(filepath.Join(dir, mqtt.EmbeddedPasswordFile))
+	if err != nil || len(pw) < 16 {
+		t.Fatalf("the camera's broker password: %q, %v", pw, err)
+	}
+	var url string
+	for _, line := range strings.Split(d.log.String(), "\n") {
+		if i := strings.Index(line, "url=mqtt://"); strings.Contains(line, "embedded MQTT broker") && i >= 0 {
+			url = strings.Fields(line[i+4:])[0]
+		}
+	}
+	if url == "" || !strings.Contains(d.log.String(), "authenticated=true") || strings.Contains(d.log.String(), strings.TrimSpace(string(pw))) {
+		t.Fatalf("embedded broker not authenticated, or its password logged:\n%s", d.log)
+	}
+	// Anonymous clients watch (the retained state and availability) but never command: the
+	// publish is refused, no ack comes, nothing changes.
+	var mu sync.Mutex
+	var seen []string
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(strings.Replace(url, "mqtt://", "tcp://", 1)).SetClientID("anon"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("anonymous connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	c.Subscribe("lenscap/#", 1, func(_ paho.Client, m paho.Message) {
+		mu.Lock()
+		seen = append(seen, m.Topic())
+		mu.Unlock()
+	}).WaitTimeout(5 * time.Second)
+	saw := func(topic string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(seen, topic)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !saw("lenscap/sim-cam/state"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("an anonymous client cannot read the state")
+		}
+	}
+	c.Publish("lenscap/sim-cam/cmd", 1, false, `{"id":"y","action":"privacy","audio":true}`).WaitTimeout(2 * time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if saw("lenscap/sim-cam/ack") {
+		t.Error("an anonymous command was acknowledged")
+	}
+	view := grant(t, k, "v", auth.RoleView, "sim-cam", time.Hour, time.Now())
+	if _, body := d.do(t, "GET", "/api/state", view, nil); strings.Contains(string(body), `"audio":{"private":true`) {
+		t.Errorf("an anonymous command changed the state: %s", body)
+	}
+}
+
+func TestAnMQTTBrokerWithoutCredentialsBeyondLoopbackIsRefused(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	cfg := mustLoad(t, testPlatform(), []string{"--board", "sim", "--listen", "127.0.0.1:0", "--mqtt", "mqtt://192.0.2.1:1883", "--state-dir", t.TempDir()}, env(nil))
+	if _, err := newDaemon(cfg, log, env(nil)); err == nil || !strings.Contains(err.Error(), "mqtt_insecure") {
+		t.Fatalf("an anonymous broker beyond loopback: %v, want a refusal naming mqtt_insecure", err)
+	}
+	cfg.MQTTInsecure = true
+	d, err := newDaemon(cfg, log, env(nil)) // the client connects only in run: no traffic leaves
+	if err != nil {
+		t.Fatalf("with mqtt_insecure: %v", err)
+	}
+	d.close()
 }

@@ -41,6 +41,11 @@ type Options struct {
 	// TLS makes the listener TLS-only with a CA made for the test; RequireCertificate
 	// additionally requires a client certificate, whose CN is the user name (mTLS).
 	TLS, RequireCertificate bool
+	// UsernameAsClientID makes every client's id its user name (or its certificate's CN),
+	// whatever id it asks for (use_username_as_clientid): an account cannot take over another
+	// account's session, so one camera cannot take another camera's client id, as README's "A
+	// broker for a fleet" sets it up. Each account then has one connection at a time.
+	UsernameAsClientID bool
 	// Extra are more lines of mosquitto.conf (e.g. "max_queued_messages 10000").
 	Extra []string
 }
@@ -167,6 +172,9 @@ func (b *Broker) writeConfig() {
 		if b.opts.RequireCertificate {
 			fmt.Fprintf(&c, "require_certificate true\nuse_identity_as_username true\n")
 		}
+	}
+	if b.opts.UsernameAsClientID {
+		fmt.Fprintf(&c, "use_username_as_clientid true\n")
 	}
 	anonymous := len(b.opts.Users) == 0 && !b.opts.RequireCertificate
 	fmt.Fprintf(&c, "allow_anonymous %t\n", anonymous)
