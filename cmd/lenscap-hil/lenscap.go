@@ -65,6 +65,9 @@ type firmware struct {
 	log  *lockedBuffer
 	done chan struct{}
 	err  error // set when done is closed
+
+	clientMu sync.Mutex
+	https    *http.Client // made once: a TLS handshake per poll would load the emulated CPU
 }
 
 type lockedBuffer struct {
@@ -175,12 +178,18 @@ func (f *firmware) client() (*http.Client, error) {
 	if !strings.HasPrefix(f.base, "https://") {
 		return plainClient, nil
 	}
+	f.clientMu.Lock()
+	defer f.clientMu.Unlock()
+	if f.https != nil {
+		return f.https, nil
+	}
 	leaf, err := tlsconf.ReadLeaf(filepath.Join(stateDir, tlsconf.CertFileName))
 	if err != nil {
 		return nil, err
 	}
-	return &http.Client{Timeout: 5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: tlsconf.PinnedConfig(tlsconf.SPKIHash(leaf))}}, nil
+	f.https = &http.Client{Timeout: 5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsconf.PinnedConfig(tlsconf.SPKIHash(leaf))}}
+	return f.https, nil
 }
 
 func (f *firmware) get(ctx context.Context, path string) (int, []byte, error) {
