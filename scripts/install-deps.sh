@@ -2,7 +2,8 @@
 # install-deps.sh installs what lenscap's tests need, when it is missing:
 #   - Debian packages: chromium (viewer tests), ffmpeg (test clips), mosquitto and
 #     mosquitto-clients (a real broker for the MQTT tests), lintian and systemd (its
-#     systemd-analyze) for make package-check;
+#     systemd-analyze) for make package-check, iproute2 (network namespaces: the packaged
+#     configuration served on a namespace's address);
 #   - the Go modules of go.mod (go mod download).
 # It is idempotent and prints nothing when everything is present. apt-get update runs once, and
 # only when a package is missing. Downloads go to a private archive directory under /tmp, so a
@@ -18,7 +19,7 @@
 # Usage: scripts/install-deps.sh   (from anywhere)
 set -euo pipefail
 
-packages=(chromium ffmpeg mosquitto mosquitto-clients lintian systemd)
+packages=(chromium ffmpeg mosquitto mosquitto-clients lintian systemd iproute2)
 root=$(cd "$(dirname "$0")/.." && pwd)
 lock_wait=300
 

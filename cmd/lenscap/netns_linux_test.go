@@ -32,7 +32,7 @@ func newNetns(t *testing.T) *netns {
 		t.Skip("network namespaces need root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("no ip command (iproute2)")
+		t.Skip("no ip command (iproute2: make test installs it)")
 	}
 	id := os.Getpid() % 250
 	n := &netns{name: fmt.Sprintf("lcap%d", os.Getpid()), hostIP: fmt.Sprintf("10.231.%d.1", id), ip: fmt.Sprintf("10.231.%d.2", id)}
