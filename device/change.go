@@ -67,7 +67,7 @@ func (d *Device) commitLocked(nxt State, c Change) (Status, error) {
 	}
 	d.openLocked(lift...)
 	if nxt.Seq != prev.Seq {
-		d.log.Info("privacy changed", "by", c.By, "video_private", nxt.Video.Private,
+		d.log.Info("privacy changed", "by", c.By, "who", c.Who, "video_private", nxt.Video.Private,
 			"audio_private", nxt.Audio.Private, "seq", nxt.Seq, "took", d.now().Sub(c.At))
 		d.notifyLocked()
 	}
