@@ -55,7 +55,11 @@ func checkMedia(desc *sdp.SessionDescription, kinds []string) error {
 		return refuseSDP(sdpMedia, "%d m-sections: at most %d (%s, one each)", n, len(kinds), strings.Join(kinds, ", "))
 	}
 	var seen []string
+	open := 0
 	for _, m := range desc.MediaDescriptions {
+		if m.MediaName.Port.Value != 0 {
+			open++
+		}
 		kind := m.MediaName.Media
 		switch {
 		case kind == "application":
@@ -66,6 +70,10 @@ func checkMedia(desc *sdp.SessionDescription, kinds []string) error {
 			return refuseSDP(sdpMedia, "more than one %s m-section", kind)
 		}
 		seen = append(seen, kind)
+	}
+	if open == 0 {
+		// Nothing to send to it, yet it would hold a viewer's place until ICE gives up.
+		return refuseSDP(sdpMedia, "no m-section with a port: nothing to watch")
 	}
 	return nil
 }
@@ -101,8 +109,8 @@ func checkFingerprints(desc *sdp.SessionDescription) error {
 
 // checkFingerprint checks an a=fingerprint value: "sha-256 AB:CD:...".
 func checkFingerprint(v string) error {
-	fields := strings.Fields(v)
-	if len(fields) != 2 {
+	fields := strings.Split(v, " ") // as pion splits it: one space, nothing else
+	if len(fields) != 2 || fields[0] == "" || fields[1] == "" {
 		return refuseSDP(sdpFingerprint, "malformed a=fingerprint %q: want a hash function and a value", truncate(v, 40))
 	}
 	hash := strings.ToLower(fields[0])

@@ -54,6 +54,8 @@ func TestSDPLimitsRefuseBadWHEPOffersAndCountNoViewer(t *testing.T) {
 		{"fingerprint without a value", corrupt(func(h, v string) string { return h }), "fingerprint", "malformed a=fingerprint"},
 		{"sha-1 fingerprint", corrupt(func(h, v string) string { return "sha-1 " + v[:59] }), "fingerprint", "sha-256"},
 		{"no fingerprint", corrupt(func(h, v string) string { return "" }), "fingerprint", "no DTLS fingerprint"},
+		{"two spaces in the fingerprint", corrupt(func(h, v string) string { return h + "  " + v }), "fingerprint", "malformed a=fingerprint"},
+		{"no m-section", strings.SplitN(good, "m=", 2)[0], "media", "nothing to watch"},
 		{"two video m-sections", offerSDP(t, 2, 0, false), "media", "more than one video"},
 		{"a data channel", offerSDP(t, 1, 0, true), "media", "data channels are not supported"},
 		{"not SDP", "v=0\r\nthis is not sdp\r\n", "malformed", "malformed SDP"},

@@ -71,7 +71,7 @@ type Config struct {
 	WSPing, WSIdle time.Duration
 	// MaxSDPBytes bounds an offer or an answer. Default 32768.
 	MaxSDPBytes int
-	// RateWHEP, RateWS and RateAPI limit each client (an IP address, an IPv6 /64): "R/s,B",
+	// RateWHEP, RateWS and RateAPI limit each client (its IP address): "R/s,B",
 	// R requests a second on average, B at once. Defaults 1/s,10; 1/s,10; 10/s,50.
 	RateWHEP, RateWS, RateAPI string
 	// BodyTimeout bounds the reading of a request's headers, and then of its body. Default 10s.

@@ -102,7 +102,7 @@ func classOf(path string) (limitClass, bool) {
 }
 
 // httpLimits is HTTP middleware (Handler) that bounds what one client can make the daemon do:
-// a rate per client (its remote IP address; an IPv6 one by its /64) for each limitClass,
+// a rate per client (its remote IP address) for each limitClass,
 // answered 429 with Retry-After beyond it, and a deadline for reading a request's body.
 // It trusts RemoteAddr: behind a proxy every client would be the proxy.
 type httpLimits struct {
@@ -146,19 +146,17 @@ func (l *httpLimits) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// clientAddrKey is the client a remote address counts as: its IP, or the /64 of an IPv6
-// one (one subscriber's whole network). An unparsable address counts as the zero Addr.
+// clientAddrKey is the client a remote address counts as: its IP address, without port or
+// zone. An unparsable address counts as the zero Addr.
 func clientAddrKey(remoteAddr string) netip.Addr {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		return netip.Addr{}
 	}
-	a := ap.Addr().Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a
+	// The whole address, IPv6 too: the hosts of a LAN share one /64 (and every link-local
+	// client fe80::/64), and one of them must not spend its neighbours' buckets. The table is
+	// bounded by MaxClients however many addresses an attacker has.
+	return ap.Addr().Unmap().WithZone("")
 }
 
 // allow takes a token from the client's bucket of class c, or says how long to wait for one.

@@ -118,12 +118,11 @@ func TestRateLimitIsPerClient(t *testing.T) {
 	}
 }
 
-func TestRateLimitClientKeyIsTheIPOrTheIPv6Slash64(t *testing.T) {
+func TestRateLimitClientKeyIsTheWholeAddress(t *testing.T) {
 	for _, tc := range []struct{ a, b string }{
 		{"192.0.2.1:1000", "192.0.2.1:2000"},
 		{"192.0.2.1:1000", "[::ffff:192.0.2.1]:2000"},
-		{"[2001:db8:1:2::1]:1000", "[2001:db8:1:2:ffff:ffff:ffff:ffff]:2000"},
-		{"[fe80::1%eth0]:1000", "[fe80::2]:2000"},
+		{"[fe80::1%eth0]:1000", "[fe80::1]:2000"},
 	} {
 		if ka, kb := clientAddrKey(tc.a), clientAddrKey(tc.b); ka != kb {
 			t.Errorf("%s and %s: keys %v and %v, want one client", tc.a, tc.b, ka, kb)
@@ -132,6 +131,9 @@ func TestRateLimitClientKeyIsTheIPOrTheIPv6Slash64(t *testing.T) {
 	for _, tc := range []struct{ a, b string }{
 		{"192.0.2.1:1000", "192.0.2.2:1000"},
 		{"[2001:db8:1:2::1]:1000", "[2001:db8:1:3::1]:1000"},
+		// Neighbours on one LAN share a /64; one must not spend another's bucket.
+		{"[2001:db8:1:2::1]:1000", "[2001:db8:1:2:ffff:ffff:ffff:ffff]:2000"},
+		{"[fe80::bad]:1000", "[fe80::900d]:1000"},
 	} {
 		if clientAddrKey(tc.a) == clientAddrKey(tc.b) {
 			t.Errorf("%s and %s: one client, want two", tc.a, tc.b)

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -121,8 +123,8 @@ func validName(n string) error {
 		return fmt.Errorf("auth: name %q: want 1 to 64 characters, no spaces at the ends", n)
 	}
 	for _, r := range n {
-		if r < ' ' || r == 0x7f {
-			return fmt.Errorf("auth: name %q: no control characters", n)
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError {
+			return fmt.Errorf("auth: name %q: no control or bidirectional characters", n)
 		}
 	}
 	return nil
