@@ -179,7 +179,11 @@ func (c Command) Change(arrival time.Time) (change device.Change, ok bool) {
 	if c.Action != ActionPrivacy || (c.Video == nil && c.Audio == nil) {
 		return device.Change{}, false
 	}
-	return device.Change{Video: c.Video, Audio: c.Audio, By: device.ByRemote, At: arrival}, true
+	who := "mqtt"
+	if c.ID != "" {
+		who = "mqtt:" + c.ID // who did what: the command, since MQTT does not say who sent it
+	}
+	return device.Change{Video: c.Video, Audio: c.Audio, By: device.ByRemote, Who: who, At: arrival}, true
 }
 
 // readID returns the top-level "id" of a JSON object, or "".

@@ -253,3 +253,14 @@ func TestHandleDoesNotAckACommandInterruptedByShutdown(t *testing.T) {
 		t.Error("an interrupted command was recorded")
 	}
 }
+
+func TestACommandsChangeNamesTheCommand(t *testing.T) {
+	v := true
+	c, ok := Command{ID: "c-42", Action: ActionPrivacy, Video: &v}.Change(time.Now())
+	if !ok || c.Who != "mqtt:c-42" || c.By != device.ByRemote {
+		t.Errorf("change %+v, want by remote, who mqtt:c-42", c)
+	}
+	if c, _ := (Command{Action: ActionPrivacy, Video: &v}).Change(time.Now()); c.Who != "mqtt" {
+		t.Errorf("without an id: who %q, want mqtt", c.Who)
+	}
+}

@@ -92,7 +92,7 @@ func (inv *invocation) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&inv.group, "group", "", "privacy: the devices of `group`")
 	fs.BoolVar(&inv.all, "all", false, "every device")
 	fs.BoolVar(&inv.json, "json", false, "state, list: print JSON")
-	fs.DurationVar(&inv.expire, "expire", 0, "privacy: devices refuse the command after this `duration` (e.g. when it waited in the session of an offline device); 0: never")
+	fs.DurationVar(&inv.expire, "expire", time.Minute, "privacy: devices refuse the command after this `duration`, so that a command waiting in an offline device's session cannot undo a newer change when it comes back; 0: never")
 }
 
 // parseArgs reads the configuration (defaults, --config file, environment, flags) and the
