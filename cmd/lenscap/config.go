@@ -74,6 +74,9 @@ type Config struct {
 	// RateWHEP, RateWS and RateAPI limit each client (its IP address): "R/s,B",
 	// R requests a second on average, B at once. Defaults 1/s,10; 1/s,10; 10/s,50.
 	RateWHEP, RateWS, RateAPI string
+	// MaxConns and MaxConnsPerClient bound the HTTP connections open at once, in all and per
+	// client IP address. Defaults 256 and 32.
+	MaxConns, MaxConnsPerClient int
 	// BodyTimeout bounds the reading of a request's headers, and then of its body. Default 10s.
 	BodyTimeout time.Duration
 	// TopicPrefix is the first level(s) of every MQTT topic. Default "lenscap".
@@ -180,9 +183,9 @@ func defaultConfig(p platform) Config {
 		AudioCodec: "opus",
 		MaxViewers: rtc.DefaultMaxViewers, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
 		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50",
-		BodyTimeout: 10 * time.Second,
-		LogLevel:    "info",
-		LogFormat:   "text",
+		BodyTimeout: 10 * time.Second, MaxConns: 256, MaxConnsPerClient: 32,
+		LogLevel:  "info",
+		LogFormat: "text",
 	}
 }
 
@@ -264,6 +267,10 @@ func limitSettings() []settings.Setting[Config] {
 			func(c *Config) *string { return &c.RateWS }),
 		configString("rate_api", "API requests per client: `R/s,BURST` (default 10/s,50)",
 			func(c *Config) *string { return &c.RateAPI }),
+		settings.Int("max_conns", "most HTTP `connections` open at once (default 256)",
+			func(c *Config) *int { return &c.MaxConns }),
+		settings.Int("max_conns_per_client", "most HTTP `connections` open at once from one IP address (default 32)",
+			func(c *Config) *int { return &c.MaxConnsPerClient }),
 		settings.Duration("body_timeout", "`duration` a request's headers, and then its body, may take to arrive (default 10s)",
 			func(c *Config) *time.Duration { return &c.BodyTimeout }),
 	}

@@ -323,6 +323,9 @@ func (c Config) validateLimits(bad func(key, format string, args ...any)) {
 			bad(r.key, "%q: %v", r.v, err)
 		}
 	}
+	if c.MaxConns < 4 || c.MaxConns > 100000 || c.MaxConnsPerClient < 2 || c.MaxConnsPerClient > c.MaxConns {
+		bad("max_conns", "%d, %d per client: want 4 to 100000 in all, 2 or more per client and no more than in all", c.MaxConns, c.MaxConnsPerClient)
+	}
 	if c.BodyTimeout < 100*time.Millisecond || c.BodyTimeout > 5*time.Minute {
 		bad("body_timeout", "%s: want 100ms to 5m", c.BodyTimeout)
 	}

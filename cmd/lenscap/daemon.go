@@ -50,6 +50,7 @@ type daemon struct {
 	mq       *mqtt.Client         // nil: no broker configured
 	lights   *gpio.Lights
 	limits   *httpLimits // per-client rates and body deadlines, in front of the API
+	conns    *connLimits // connections open at once, in all and per client
 	api      *api
 	http     *http.Server
 }
@@ -117,6 +118,7 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	if d.limits, err = newDaemonLimits(cfg); err != nil {
 		return nil, err
 	}
+	d.conns = newConnLimits(cfg.MaxConns, cfg.MaxConnsPerClient)
 	d.api = d.newAPI()
 	// A half-open or trickling client holds a connection for body_timeout at the most, an idle
 	// keep-alive one for a minute.
@@ -209,6 +211,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", d.cfg.Listen, err)
 	}
+	ln = d.conns.listener(ln)
 	g, gctx := errgroup.WithContext(ctx)
 	if d.tls != nil {
 		reload := reloadOnSIGHUP(d.tls, d.log)

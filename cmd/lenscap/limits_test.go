@@ -318,3 +318,64 @@ func TestAHalfOpenConnectionIsClosedAfterBodyTimeout(t *testing.T) {
 		t.Errorf("connection held %s (%v), want closed after about 300ms", took, err)
 	}
 }
+
+func TestConnectionsBeyondTheLimitsAreClosedAtOnce(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--max-conns-per-client", "3")
+	addr := strings.TrimPrefix(d.url, "http://")
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 3 { // sockets that never send a byte
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a fourth connection from one client: read %v, want EOF (closed at once)", err)
+	}
+	held[0].Close()
+	held = held[1:]
+	deadline := time.Now().Add(3 * time.Second)
+	for { // a new connection, within the limit again once the server has seen the close
+		res, err := http.Get(d.url + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection after one was closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	held[0].Close()
+	held[1].Close()
+	held = nil
+	var body []byte
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		res, err := http.Get(d.url + "/metrics")
+		if err == nil {
+			body, _ = io.ReadAll(res.Body)
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(string(body), "lenscap_http_conns_refused_total ") || strings.Contains(string(body), "lenscap_http_conns_refused_total 0") {
+		t.Errorf("/metrics does not count the refused connection")
+	}
+}

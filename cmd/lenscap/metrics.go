@@ -144,7 +144,8 @@ func (d *daemon) metricsSources() metricsSources {
 	src := daemonMetricsSources(d.dev, d.srv, d.board)
 	src.Limits = &limitSources{MaxViewers: d.cfg.MaxViewers, ViewersRefused: d.srv.ViewersRefused,
 		SDPRefused: d.srv.SDPRefused, IdleDropped: d.srv.IdleDropped, RateLimited: d.limits.Limited,
-		SlowBodies: d.limits.SlowBodies, Clients: d.limits.Clients}
+		SlowBodies: d.limits.SlowBodies, Clients: d.limits.Clients,
+		ConnsRefused: d.conns.Refused, Conns: d.conns.Open}
 	return src
 }
 

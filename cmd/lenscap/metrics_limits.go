@@ -14,6 +14,8 @@ type limitSources struct {
 	RateLimited    func() map[string]uint64 // by path class: whep, ws, api
 	SlowBodies     func() uint64
 	Clients        func() int
+	ConnsRefused   func() uint64
+	Conns          func() int
 }
 
 // registerLimits adds the limits' metrics to reg.
@@ -42,6 +44,10 @@ func registerLimits(reg *prometheus.Registry, l limitSources) {
 	counter("ws_idle_dropped_total", "WebSocket viewers dropped for not answering pings (ws_idle).", l.IdleDropped)
 	labelled("http_rate_limited_total", "Requests answered 429, by what they asked for.", "path", l.RateLimited)
 	counter("http_slow_bodies_total", "Requests whose body took longer than body_timeout.", l.SlowBodies)
+	counter("http_conns_refused_total", "Connections closed at once for max_conns or max_conns_per_client.", l.ConnsRefused)
+	if l.Conns != nil {
+		gauge("http_conns", "HTTP connections open.", func() float64 { return float64(l.Conns()) })
+	}
 	if l.Clients != nil {
 		gauge("http_clients", "Clients the rate limiter remembers.", func() float64 { return float64(l.Clients()) })
 	}
