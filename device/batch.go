@@ -87,6 +87,7 @@ func (d *Device) applyBatchLocked(cs []Change, errs []error) (Status, []error) {
 		after, err := d.cfg.Policy.next(nxt, c, now)
 		if err != nil {
 			errs[i] = err
+			d.recordRefusedLocked(c, err)
 			continue
 		}
 		changed[i] = after.Seq != nxt.Seq

@@ -32,6 +32,7 @@ func (d *Device) applyLocked(c Change) (Status, error) {
 	}
 	nxt, err := d.cfg.Policy.next(d.state, c, now)
 	if err != nil {
+		d.recordRefusedLocked(c, err)
 		return d.statusLocked(), err
 	}
 	return d.commitLocked(nxt, c)
@@ -55,6 +56,7 @@ func (d *Device) commitLocked(nxt State, c Change) (Status, error) {
 	prev := d.state
 	d.state = nxt
 	d.removeLocked(cut, c)
+	d.recordChangeLocked(prev, nxt, c, saveErr) // after the cut: its fsync delays no removeTrack
 	var lift []Kind
 	for _, k := range Kinds {
 		if nxt.Kind(k).Private {

@@ -63,6 +63,8 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts to reopen a failed source
 	// while its kind is not private. Zero means 1 s and 30 s.
 	RetryMin, RetryMax time.Duration
+	// Journal, when set, records every change, refusal, boot state and save failure.
+	Journal Journal
 	// Switch, when set, reads a latching privacy switch's position (true: on "private"). It is
 	// read at boot, after the state is loaded and before any source opens: a switch left on
 	// "private" keeps the camera closed through any reboot (its "public" position counts only

@@ -153,6 +153,8 @@ type rigOptions struct {
 	switchAt func() bool
 	// onClose, when set, gives each kind's driver its Options.OnClose.
 	onClose func(device.Kind) func()
+	// journal, when set, is the device's Config.Journal.
+	journal device.Journal
 }
 
 // newRig makes a device with fresh drivers and a sink, starts its Run and waits until it is
@@ -190,6 +192,7 @@ func newRigWith(t *testing.T, o rigOptions, beforeRun func(*rig)) *rig {
 		RetryMin: o.retryMin,
 		RetryMax: o.retryMax,
 		Switch:   o.switchAt,
+		Journal:  o.journal,
 	}, r.video, r.audio)
 	if err != nil {
 		t.Fatal(err)

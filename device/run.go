@@ -91,6 +91,7 @@ func (d *Device) boot() {
 		}
 	}
 	d.log.Info("privacy state loaded", "video_private", st.Video.Private, "audio_private", st.Audio.Private, "seq", st.Seq)
+	d.recordBootLocked(st)
 	var open []Kind
 	for _, k := range Kinds {
 		if !st.Kind(k).Private && d.tracks[k] == nil {
@@ -143,6 +144,7 @@ func (d *Device) resave() {
 	}
 	d.unsaved = false
 	d.log.Info("privacy state persisted", "seq", d.state.Seq)
+	d.recordLocked(EventSaved, nil, "", "", "")
 	d.notifyLocked()
 }
 

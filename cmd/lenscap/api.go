@@ -15,6 +15,7 @@ import (
 
 	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/device/journal"
 	"github.com/lenscap/lenscap/rtc"
 )
 
@@ -48,6 +49,8 @@ type stateJSON struct {
 	Seq     uint64            `json:"seq"`
 	Unsaved bool              `json:"unsaved,omitempty"`
 	Uptime  float64           `json:"uptime_seconds"`
+	// Journal is the privacy journal's public key and latest signed checkpoint.
+	Journal *journalInfo `json:"journal,omitempty"`
 	// Caller is who asked (GET /api/state, when credentials are in force).
 	Caller *auth.Identity `json:"caller,omitempty"`
 }
@@ -59,6 +62,8 @@ type api struct {
 	log *slog.Logger
 	// state is what GET /api/state and the answers to changes report.
 	state func() stateJSON
+	// journal serves GET /api/journal; nil: none.
+	journal *journal.Journal
 	// verifier checks credentials; with none configured (loopback only) everyone may do all.
 	verifier *auth.Verifier
 	page     []byte
@@ -79,6 +84,7 @@ func (a *api) handler() http.Handler {
 	mux.Handle("GET /api/state", view(http.HandlerFunc(a.serveState)))
 	mux.Handle("POST /api/privacy", control(http.HandlerFunc(a.servePrivacy)))
 	mux.Handle("POST /api/button", control(http.HandlerFunc(a.serveButton)))
+	mux.Handle("GET /api/journal", control(http.HandlerFunc(a.serveJournal)))
 	if a.metrics != nil {
 		mux.Handle("GET /metrics", view(a.metrics))
 	}

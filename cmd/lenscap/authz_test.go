@@ -245,3 +245,43 @@ func TestAViewersSessionEndsWhenItsCredentialExpires(t *testing.T) {
 		t.Fatalf("the session outlived its credential: %v", err)
 	}
 }
+
+func TestTheJournalRecordsWhoDidWhatAndVerifies(t *testing.T) {
+	k, pub := fleetKey(t)
+	dir := t.TempDir()
+	d := startDaemon(t, dir, "--id", "cam-1", "--token-keys", pub)
+	ctl := grant(t, k, "owner-phone", auth.RoleControl, "cam-1", time.Hour, time.Now())
+	view := grant(t, k, "grandma", auth.RoleView, "cam-1", time.Hour, time.Now())
+	if code, body := d.do(t, "POST", "/api/privacy", ctl, strings.NewReader(`{"video":true}`)); code != http.StatusOK {
+		t.Fatalf("cut: %d %s", code, body)
+	}
+	if code, _ := d.do(t, "GET", "/api/journal", view, nil); code != http.StatusForbidden {
+		t.Errorf("the journal with a view credential: %d, want 403", code)
+	}
+	code, body := d.do(t, "GET", "/api/journal?since=0", ctl, nil)
+	var page struct {
+		Entries []struct {
+			Event, By, Who string
+			Kinds          []string
+		} `json:"entries"`
+		Journal journalInfo `json:"journal"`
+	}
+	if err := json.Unmarshal(body, &page); code != http.StatusOK || err != nil {
+		t.Fatalf("journal: %d %v %s", code, err, body)
+	}
+	last := page.Entries[len(page.Entries)-1]
+	if last.Event != "cut" || last.Who != "owner-phone" || last.By != "remote" || page.Journal.PublicKey == "" {
+		t.Errorf("last entry %+v, key %q", last, page.Journal.PublicKey)
+	}
+	d.stop(t) // a signed checkpoint at shutdown
+	var out bytes.Buffer
+	if err := runJournal([]string{"verify", "--state-dir", dir, "--key", page.Journal.PublicKey}, env(nil), &out); err != nil || !strings.HasPrefix(out.String(), "ok:") {
+		t.Fatalf("verify: %v %s", err, out.String())
+	}
+	path := filepath.Join(dir, "journal.jsonl")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.Replace(b, []byte("owner-phone"), []byte("grandma-xyz"), 1), 0o600)
+	if err := runJournal([]string{"verify", "--state-dir", dir}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "line") {
+		t.Errorf("verify of an edited journal: %v, want the broken line named", err)
+	}
+}

@@ -153,7 +153,7 @@ func TestLatchingSwitchOnPrivateAtBootIsAppliedBeforeAnythingOpens(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dev, err := newDevice(cfg, b, btn, newCutMetrics(), log)
+		dev, err := newDevice(cfg, b, btn, newCutMetrics(), nil, log)
 		if err != nil {
 			t.Fatal(err)
 		}

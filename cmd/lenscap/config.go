@@ -345,8 +345,18 @@ func loadConfigOn(p platform, args []string, getenv func(string) string) (Config
 
 // loadCommandConfig is loadConfig for a command that takes the daemon's configuration: its
 // -h prints head(the default board) above the flags. own, when set, adds the command's own
-// flags.
+// flags. It takes no other argument.
 func loadCommandConfig(p platform, head func(board string) string, args []string, getenv func(string) string, own func(*flag.FlagSet)) (Config, error) {
+	c, rest, err := loadCommandConfigArgs(p, head, args, getenv, own)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("config: unexpected argument %q (lenscap takes flags only; lenscap -h)", rest[0])
+	}
+	return c, err
+}
+
+// loadCommandConfigArgs is loadCommandConfig for a command that takes arguments after its
+// flags (lenscap journal verify FILE): it returns them.
+func loadCommandConfigArgs(p platform, head func(board string) string, args []string, getenv func(string) string, own func(*flag.FlagSet)) (Config, []string, error) {
 	table := configSettings()
 	fs := flag.NewFlagSet("lenscap", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -357,16 +367,20 @@ func loadCommandConfig(p platform, head func(board string) string, args []string
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return Config{}, settings.Help(head(defaultConfig(p).Board), fs)
+			return Config{}, nil, settings.Help(head(defaultConfig(p).Board), fs)
 		}
-		return Config{}, fmt.Errorf("config: %w (lenscap -h lists the flags)", err)
+		return Config{}, nil, fmt.Errorf("config: %w (lenscap -h lists the flags)", err)
 	}
 	if *showVersion {
-		return Config{}, settings.Version("lenscap", version)
+		return Config{}, nil, settings.Version("lenscap", version)
 	}
-	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("config: unexpected argument %q (lenscap takes flags only; lenscap -h)", fs.Arg(0))
-	}
+	c, err := loadLayers(p, cl, getenv)
+	return c, fs.Args(), err
+}
+
+// loadLayers applies the file and the environment under the flags already parsed, derives the
+// defaults and validates.
+func loadLayers(p platform, cl *settings.CommandLine[Config], getenv func(string) string) (Config, error) {
 	c := defaultConfig(p)
 	file, err := cl.Load(&c, getenv)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/cmd/internal/tlsconf"
 	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/device/journal"
 	"github.com/lenscap/lenscap/gpio"
 	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/rtc"
@@ -44,6 +45,7 @@ type daemon struct {
 	tls      *tlsconf.Reloader // nil: plain HTTP (the simulated board without tls_cert)
 	button   *gpio.Button      // nil: the board has no privacy input
 	cuts     *cutMetrics
+	journal  *journal.Journal // nil: it could not be opened (logged)
 	dev      *device.Device
 	srv      *rtc.Server
 	broker   *mqtt.EmbeddedBroker // nil: no embedded broker
@@ -103,7 +105,8 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 		return nil, err
 	}
 	d.cuts = newCutMetrics()
-	if d.dev, err = newDevice(cfg, d.board, d.button, d.cuts, log); err != nil {
+	d.journal = openJournal(cfg, log)
+	if d.dev, err = newDevice(cfg, d.board, d.button, d.cuts, d.journal, log); err != nil {
 		return nil, err
 	}
 	if d.srv, err = d.newServer(); err != nil {
@@ -134,7 +137,7 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 }
 
 // newDevice is the privacy state machine over the board's drivers, with the owner's policy.
-func newDevice(cfg Config, b *board.Board, btn *gpio.Button, cuts *cutMetrics, log *slog.Logger) (*device.Device, error) {
+func newDevice(cfg Config, b *board.Board, btn *gpio.Button, cuts *cutMetrics, j *journal.Journal, log *slog.Logger) (*device.Device, error) {
 	var kinds []device.Kind
 	for _, k := range cfg.ButtonKinds {
 		kinds = append(kinds, device.Kind(k))
@@ -147,6 +150,9 @@ func newDevice(cfg Config, b *board.Board, btn *gpio.Button, cuts *cutMetrics, l
 	}
 	if btn != nil && btn.Mode() == gpio.Latching {
 		dc.Switch = btn.Active // read at boot, before any source opens
+	}
+	if j != nil { // a nil *Journal in the interface would not be nil
+		dc.Journal = j
 	}
 	return device.New(dc, b.Drivers()...)
 }
@@ -170,7 +176,7 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 }
 
 func (d *daemon) newAPI() *api {
-	a := &api{dev: d.dev, srv: d.srv, log: d.log.With("component", "api"), state: d.state,
+	a := &api{dev: d.dev, srv: d.srv, log: d.log.With("component", "api"), state: d.state, journal: d.journal,
 		verifier: d.verifier, page: viewerPage,
 		metrics: newMetrics(d.metricsSources(), d.cuts)}
 	if d.board.Simulated {
@@ -183,7 +189,7 @@ func (d *daemon) newAPI() *api {
 func (d *daemon) state() stateJSON {
 	st := d.dev.Status()
 	return stateJSON{ID: d.cfg.ID, Board: d.board.Name, Video: st.Video, Audio: st.Audio,
-		Viewers: d.srv.Viewers(), Seq: st.Seq, Unsaved: st.Unsaved,
+		Viewers: d.srv.Viewers(), Seq: st.Seq, Unsaved: st.Unsaved, Journal: info(d.journal),
 		Uptime: time.Since(d.started).Round(time.Millisecond).Seconds()}
 }
 
@@ -288,6 +294,11 @@ func (d *daemon) notify(state string) error { return sdNotify(d.getenv("NOTIFY_S
 // close releases what newDaemon opened; run has returned. The embedded broker closes last:
 // the client has said "offline" and disconnected by then.
 func (d *daemon) close() {
+	if d.journal != nil {
+		if err := d.journal.Close(); err != nil { // a signed checkpoint at shutdown
+			d.log.Error("privacy journal", "err", err)
+		}
+	}
 	if d.broker != nil {
 		d.broker.Close()
 	}

@@ -67,6 +67,7 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", m.Role, m.Device, status)
 	}
 	fmt.Fprintf(w, "https\t%s\t%s\n", cfg.Listen, tlsDoctorLine(cfg, cfg.Board == boardSim))
+	fmt.Fprintf(w, "journal\t%s\t%s\n", cfg.StateDir, journalDoctorLine(cfg.StateDir))
 	w.Flush()
 	missing := r.Missing()
 	if len(missing) == 0 {

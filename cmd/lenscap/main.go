@@ -53,6 +53,10 @@ func subcommands() []subcommand {
 			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
 				return runToken(args, getenv, os.Stdout)
 			}},
+		{"journal", "verify the privacy journal: its chain and its signed checkpoints",
+			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
+				return runJournal(args, getenv, os.Stdout)
+			}},
 		{"sim-fleet", "run simulated cameras' control planes against a broker, to try fleet commands",
 			func(ctx context.Context, args []string, getenv func(string) string, _ io.Reader, stderr io.Writer) error {
 				return runSimFleet(ctx, args, getenv, stderr)

@@ -211,3 +211,12 @@ func readKey(path string) (ed25519.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// PublicKeyIn returns the public half of the journal key kept in dir.
+func PublicKeyIn(dir string) (ed25519.PublicKey, error) {
+	k, err := readKey(filepath.Join(dir, KeyFileName))
+	if err != nil {
+		return nil, err
+	}
+	return k.Public().(ed25519.PublicKey), nil
+}
