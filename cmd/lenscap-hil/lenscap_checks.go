@@ -6,11 +6,13 @@ package main
 // profile's variants), its HTTP API, its MQTT state and commands, and its stop.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -231,4 +233,40 @@ func checkStop(_ context.Context, h *harness) result {
 		return failf("%v", err)
 	}
 	return passf("SIGINT: exited in %.0fms (%v)", time.Since(start).Seconds()*1000, h.fw.err)
+}
+
+// checkJournal verifies the privacy journal the button and MQTT presses above wrote (lenscap
+// still running: every line is written whole and fsync'd), then shows that an edited copy of it
+// is caught, the broken line named.
+func checkJournal(ctx context.Context, h *harness) result {
+	if h.fw == nil {
+		return skipf("lenscap.start")
+	}
+	verify := func(args ...string) (string, error) {
+		vctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(vctx, h.opts.lenscap, append([]string{"journal", "verify", "--state-dir", stateDir}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	out, err := verify()
+	if err != nil {
+		return failf("journal verify: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir, "journal.jsonl"))
+	if err != nil {
+		return failf("%v", err)
+	}
+	edited := bytes.Replace(b, []byte(`"by":"button"`), []byte(`"by":"remote"`), 1) // blame someone else
+	if bytes.Equal(edited, b) {
+		return failf("no entry by the button in the journal after the presses")
+	}
+	copyPath := "/tmp/hil/journal-edited.jsonl"
+	if err := os.WriteFile(copyPath, edited, 0o600); err != nil {
+		return failf("%v", err)
+	}
+	bad, err := verify(copyPath)
+	if err == nil {
+		return failf("an edited journal verified: %s", bad)
+	}
+	return passf("%s; an edited copy: %s", out, lastError(bad))
 }

@@ -118,6 +118,7 @@ var checks = []check{
 	{"button.keyframe-first", checkKeyframeFirst},
 	{"button.bounce", checkBounce},
 	{"mqtt.camera-closed", checkMQTTPhysical},
+	{"journal.verify", checkJournal},
 	{"camera.failure", checkCameraFailure},
 	{"button.latching-boot", checkLatching},
 	{"bench.vicodec-fps", benchVicodec},
