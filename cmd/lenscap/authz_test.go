@@ -189,7 +189,7 @@ func TestTokenCommandsShowTheOwnerAndCreateViewers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := auth.NewVerifier(auth.VerifierConfig{Keys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, ID: "cam-1"})
+	v := auth.NewVerifier(auth.VerifierConfig{OwnKey: key.Public().(ed25519.PublicKey), ID: "cam-1"})
 	for tok, want := range map[string]auth.Identity{
 		owner.String():  {Name: auth.OwnerName, Role: auth.RoleControl},
 		viewer.String(): {Name: "grandma", Role: auth.RoleView},

@@ -131,6 +131,7 @@ func newVerifier(cfg Config, simulated bool, log *slog.Logger) (*auth.Verifier, 
 	if err != nil {
 		return nil, err
 	}
+	var own ed25519.PublicKey
 	if !simulated || !isLoopback(cfg.Listen) {
 		key, created, err := auth.CameraKey(cfg.StateDir, !simulated)
 		switch {
@@ -141,12 +142,12 @@ func newVerifier(cfg Config, simulated bool, log *slog.Logger) (*auth.Verifier, 
 			if created {
 				log.Info("owner credential created: lenscap token show prints it", "state_dir", cfg.StateDir)
 			}
-			keys = append(keys, key.Public().(ed25519.PublicKey))
+			own = key.Public().(ed25519.PublicKey)
 		case !simulated:
 			return nil, err
 		}
 	}
-	return auth.NewVerifier(auth.VerifierConfig{Keys: keys, Static: cfg.Token, ID: cfg.ID,
+	return auth.NewVerifier(auth.VerifierConfig{OwnKey: own, Keys: keys, Static: cfg.Token, ID: cfg.ID,
 		Groups: cfg.Groups, Revoked: cfg.TokenRevoked}), nil
 }
 

@@ -33,7 +33,7 @@ func mint(t *testing.T, k ed25519.PrivateKey, g Grant) string {
 }
 
 func verifier(k ed25519.PrivateKey, edit ...func(*VerifierConfig)) *Verifier {
-	c := VerifierConfig{Keys: []ed25519.PublicKey{k.Public().(ed25519.PublicKey)}, ID: "cam-1",
+	c := VerifierConfig{OwnKey: k.Public().(ed25519.PublicKey), ID: "cam-1",
 		Groups: []string{"hall"}, Now: func() time.Time { return t0.Add(time.Hour) }}
 	for _, e := range edit {
 		e(&c)
@@ -189,5 +189,22 @@ func TestPublicKeyFilesRoundTrip(t *testing.T) {
 	os.WriteFile(bad, priv, 0o600)
 	if _, err := ReadPublicKeys([]string{bad}); err == nil || !strings.Contains(err.Error(), "PUBLIC KEY") {
 		t.Errorf("a private key as a token key: %v", err)
+	}
+}
+
+func TestAFleetKeysTokensMustExpire(t *testing.T) {
+	own, fleet := mustKey(t), mustKey(t)
+	v := verifier(own, func(c *VerifierConfig) { c.Keys = []ed25519.PublicKey{fleet.Public().(ed25519.PublicKey)} })
+	forever := Grant{Name: "x", Role: RoleView, Audience: []string{"cam-1"}}
+	if _, err := v.Verify(mint(t, fleet, forever)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a fleet token without expiry: %v, want ErrInvalid", err)
+	}
+	if _, err := v.Verify(mint(t, own, forever)); err != nil {
+		t.Errorf("the camera's own token without expiry (an owner credential): %v", err)
+	}
+	day := forever
+	day.TTL = 24 * time.Hour
+	if _, err := v.Verify(mint(t, fleet, day)); err != nil {
+		t.Errorf("a fleet token that expires: %v", err)
 	}
 }

@@ -16,8 +16,9 @@ const StaticName = "token"
 
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
-	// Keys are the public keys whose tokens are accepted: the camera's own and the fleet's
-	// (token_keys).
+	// OwnKey is the camera's own key: its tokens may have no expiry (the owner credential).
+	OwnKey ed25519.PublicKey
+	// Keys are the fleet's keys (token_keys): their tokens are accepted only with an expiry.
 	Keys []ed25519.PublicKey
 	// Static is a fixed bearer token with the control role (the token setting); empty: none.
 	// It is compared in constant time.
@@ -34,8 +35,8 @@ type VerifierConfig struct {
 
 // Verifier checks credentials. It is safe for concurrent use.
 type Verifier struct {
-	cfg    VerifierConfig
-	parser *jwt.Parser
+	cfg        VerifierConfig
+	own, fleet *jwt.Parser
 }
 
 // NewVerifier returns a verifier; with no key and no static token it accepts nothing
@@ -44,17 +45,21 @@ func NewVerifier(cfg VerifierConfig) *Verifier {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(issuer),
 		jwt.WithTimeFunc(cfg.Now),
-		jwt.WithLeeway(30*time.Second),
-	)}
+		jwt.WithLeeway(30 * time.Second),
+	}
+	return &Verifier{cfg: cfg, own: jwt.NewParser(opts...),
+		fleet: jwt.NewParser(append(opts, jwt.WithExpirationRequired())...)}
 }
 
 // Required reports whether any credential is configured: when it is, every request but the
 // page's own files and /healthz needs one.
-func (v *Verifier) Required() bool { return len(v.cfg.Keys) > 0 || v.cfg.Static != "" }
+func (v *Verifier) Required() bool {
+	return v.cfg.OwnKey != nil || len(v.cfg.Keys) > 0 || v.cfg.Static != ""
+}
 
 // Verify returns who a credential belongs to, or an error wrapping ErrUnauthorized.
 func (v *Verifier) Verify(cred string) (Identity, error) {
@@ -64,8 +69,7 @@ func (v *Verifier) Verify(cred string) (Identity, error) {
 	if v.cfg.Static != "" && subtle.ConstantTimeCompare([]byte(cred), []byte(v.cfg.Static)) == 1 {
 		return Identity{Name: StaticName, Role: RoleControl}, nil
 	}
-	var c claims
-	_, err := v.parser.ParseWithClaims(cred, &c, v.key)
+	c, err := v.parse(cred)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return Identity{}, ErrExpired
@@ -89,11 +93,27 @@ func (v *Verifier) Verify(cred string) (Identity, error) {
 	return id, nil
 }
 
-// key returns the keys a token may be signed with (the parser tries each).
-func (v *Verifier) key(*jwt.Token) (any, error) {
-	if len(v.cfg.Keys) == 0 {
-		return nil, errors.New("no signing key configured")
+// parse checks a token's signature and times: by the camera's own key first, then by the
+// fleet's keys, whose tokens must expire.
+func (v *Verifier) parse(cred string) (claims, error) {
+	err := errors.New("no signing key configured")
+	if v.cfg.OwnKey != nil {
+		var c claims
+		_, err = v.own.ParseWithClaims(cred, &c, func(*jwt.Token) (any, error) { return v.cfg.OwnKey, nil })
+		if err == nil || !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			return c, err
+		}
 	}
+	if len(v.cfg.Keys) > 0 {
+		var c claims
+		_, err = v.fleet.ParseWithClaims(cred, &c, v.fleetKeys)
+		return c, err
+	}
+	return claims{}, err
+}
+
+// fleetKeys returns the fleet's keys (the parser tries each).
+func (v *Verifier) fleetKeys(*jwt.Token) (any, error) {
 	ks := make([]jwt.VerificationKey, len(v.cfg.Keys))
 	for i, k := range v.cfg.Keys {
 		ks[i] = k
