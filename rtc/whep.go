@@ -20,10 +20,11 @@ import (
 // so privacy replaces the sender's track by none (the media stops at once) and lifting puts
 // the kind's track back on the same sender; the viewer is renegotiated only if it reconnects.
 type whepSession struct {
-	id   string
-	srv  *Server
-	log  *slog.Logger
-	conn *Conn
+	id    string
+	owner string // the credential's holder that made it (WithViewer); only it may DELETE it
+	srv   *Server
+	log   *slog.Logger
+	conn  *Conn
 
 	wakeC   chan struct{}
 	closeC  chan struct{}
@@ -61,6 +62,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws := s.newWHEPSession(conn, r.RemoteAddr)
+	ws.owner = viewerName(r.Context())
 	watchState(pc, ws.pcState)
 	if err := s.add(ws, sl); err != nil {
 		_ = pc.Close()
@@ -174,8 +176,8 @@ func (s *Server) deleteWHEP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	var found *whepSession
 	for v := range s.sessions {
-		if ws, ok := v.(*whepSession); ok && ws.id == id {
-			found = ws
+		if ws, ok := v.(*whepSession); ok && ws.id == id && ws.owner == viewerName(r.Context()) {
+			found = ws // another holder's session is "no such session": ids are not to be probed
 		}
 	}
 	s.mu.Unlock()

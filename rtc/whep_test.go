@@ -4,12 +4,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/rtc"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -216,5 +218,32 @@ func TestNothingIsRetransmittedToAWHEPViewerDuringPrivacy(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n, _ := w.count("video", after); n > 0 {
 		t.Errorf("%d video packets resent during privacy in answer to NACKs", n)
+	}
+}
+
+func TestOnlyTheViewerWhoMadeAWHEPSessionEndsIt(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	// The daemon names each request's credential (rtc.WithViewer); here a header stands for it.
+	named := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.srv.Handler().ServeHTTP(w, req.WithContext(rtc.WithViewer(req.Context(), req.Header.Get("X-Viewer"))))
+	}))
+	defer named.Close()
+	w, _ := dialWHEP(t, named.URL+"/whep") // made by "" (no header)
+	del := func(viewer string) int {
+		req, _ := http.NewRequest(http.MethodDelete, named.URL+w.location, nil)
+		req.Header.Set("X-Viewer", viewer)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := del("mallory"); code != http.StatusNotFound {
+		t.Errorf("DELETE by another viewer: %d, want 404", code)
+	}
+	if r.srv.Viewers() != 1 {
+		t.Fatalf("another viewer ended the session")
+	}
+	if code := del(""); code != http.StatusOK {
+		t.Errorf("DELETE by its maker: %d, want 200", code)
 	}
 }

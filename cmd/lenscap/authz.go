@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lenscap/lenscap/cmd/internal/auth"
+	"github.com/lenscap/lenscap/rtc"
 )
 
 // identityKey is the request context's key of the caller's auth.Identity.
@@ -44,7 +45,7 @@ func (a *api) need(role auth.Role, h http.Handler) http.Handler {
 				"error": "this credential (" + id.Name + ") may only watch: changing privacy needs a control credential"})
 			return
 		}
-		ctx := context.WithValue(r.Context(), identityKey{}, id)
+		ctx := rtc.WithViewer(context.WithValue(r.Context(), identityKey{}, id), id.Name)
 		if !id.Expires.IsZero() {
 			// A session outlives no credential: rtc ends a viewer's session at its request
 			// context's deadline (WHEP's too, though its request has returned).
