@@ -122,6 +122,9 @@ func (d *Device) removeLocked(cut []*Track, c Change) {
 // openLocked opens the kinds' sources and gives their tracks to the sinks, as one change. It
 // returns the first error; a kind that failed is reported for Run to retry.
 func (d *Device) openLocked(kinds ...Kind) error {
+	if !d.wantedLocked() {
+		return nil // on demand with no viewer: the first one opens them (SetDemand)
+	}
 	var first error
 	var ts []*Track
 	for _, k := range kinds {

@@ -40,6 +40,8 @@ type Status struct {
 	Seq   uint64     `json:"seq"`
 	// Unsaved is true while the state could not be written to disk (it is retried).
 	Unsaved bool `json:"unsaved,omitempty"`
+	// Idle is true on demand while no viewer wants the media: the sources are closed.
+	Idle bool `json:"idle,omitempty"`
 }
 
 // Kind returns the status of one kind.
@@ -63,6 +65,11 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between attempts to reopen a failed source
 	// while its kind is not private. Zero means 1 s and 30 s.
 	RetryMin, RetryMax time.Duration
+	// OnDemand opens the sources only while a viewer wants them (SetDemand), and closes them
+	// Linger after the last one left (DefaultLinger when zero). Off: they are open whenever
+	// their kind is not private.
+	OnDemand bool
+	Linger   time.Duration
 	// Journal, when set, records every change, refusal, boot state and save failure.
 	Journal Journal
 	// Switch, when set, reads a latching privacy switch's position (true: on "private"). It is
@@ -85,6 +92,9 @@ type Device struct {
 	failMu sync.Mutex     // guards failed; never held with mu
 	failed map[Kind]error // sources that failed, for Run to handle
 	failC  chan struct{}  // signalled when failed gains an entry
+
+	demand  atomic.Int64  // viewers wanting the media (OnDemand)
+	demandC chan struct{} // signalled by SetDemand
 
 	mu       sync.Mutex // serialises changes; held through a whole cut or lift
 	state    State
@@ -115,6 +125,9 @@ func New(cfg Config, drivers ...Driver) (*Device, error) {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 30 * time.Second
 	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = DefaultLinger
+	}
 	if cfg.RetryMax < cfg.RetryMin {
 		cfg.RetryMax = cfg.RetryMin
 	}
@@ -128,6 +141,7 @@ func New(cfg Config, drivers ...Driver) (*Device, error) {
 		sources: make(map[Kind]*Source),
 		failed:  make(map[Kind]error),
 		failC:   make(chan struct{}, 1),
+		demandC: make(chan struct{}, 1),
 		ready:   make(chan struct{}),
 		tracks:  make(map[Kind]*Track),
 		errs:    make(map[Kind]string),
@@ -193,7 +207,7 @@ func (d *Device) Track(k Kind) *Track {
 }
 
 func (d *Device) statusLocked() Status {
-	st := Status{Seq: d.state.Seq, Unsaved: d.unsaved}
+	st := Status{Seq: d.state.Seq, Unsaved: d.unsaved, Idle: !d.wantedLocked()}
 	for _, k := range Kinds {
 		t := d.tracks[k] // a track whose source just failed is ended until Run removes it
 		ks := KindStatus{KindState: d.state.Kind(k), Live: t != nil && t.ReadyState() == ReadyStateLive, Error: d.errs[k]}

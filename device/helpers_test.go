@@ -155,6 +155,9 @@ type rigOptions struct {
 	onClose func(device.Kind) func()
 	// journal, when set, is the device's Config.Journal.
 	journal device.Journal
+	// onDemand sets Config.OnDemand, with linger as Config.Linger.
+	onDemand bool
+	linger   time.Duration
 }
 
 // newRig makes a device with fresh drivers and a sink, starts its Run and waits until it is
@@ -193,6 +196,8 @@ func newRigWith(t *testing.T, o rigOptions, beforeRun func(*rig)) *rig {
 		RetryMax: o.retryMax,
 		Switch:   o.switchAt,
 		Journal:  o.journal,
+		OnDemand: o.onDemand,
+		Linger:   o.linger,
 	}, r.video, r.audio)
 	if err != nil {
 		t.Fatal(err)

@@ -57,10 +57,20 @@ func (d *Device) Run(ctx context.Context) error {
 	}()
 	resave := time.NewTicker(d.cfg.RetryMin)
 	defer resave.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-d.demandC:
+			linger.Stop()
+			if in, park := d.demandChanged(); park {
+				linger.Reset(in)
+			}
+		case <-linger.C:
+			d.park()
 		case <-resave.C:
 			d.resave()
 		case <-d.failC:
@@ -153,8 +163,8 @@ func (d *Device) resave() {
 func (d *Device) reopen(k Kind) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.tracks[k] != nil || d.state.Kind(k).Private {
-		return
+	if d.tracks[k] != nil || d.state.Kind(k).Private || !d.wantedLocked() {
+		return // on demand, the next viewer opens it
 	}
 	if err := d.openLocked(k); err != nil {
 		return
@@ -169,22 +179,7 @@ func (d *Device) shutdown() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stopped = true
-	var ts []*Track
-	for _, k := range Kinds {
-		if t := d.tracks[k]; t != nil {
-			t.cut()
-			ts = append(ts, t)
-		}
-	}
-	if len(ts) > 0 {
-		for _, s := range d.sinks {
-			s.RemoveTracks(ts)
-		}
-	}
-	for _, t := range ts {
-		t.Stop()
-		delete(d.tracks, t.Kind())
-	}
+	d.closeAllLocked()
 }
 
 // loadLocked reads the saved state. Fail closed: a state that cannot be read may have been

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lenscap/lenscap/cmd/internal/settings"
+	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/rtc"
 )
@@ -64,6 +65,11 @@ type Config struct {
 	// neither. Neither: a self-signed certificate made at first start on a real board, plain
 	// HTTP on the simulated board.
 	TLSCert, TLSKey string
+	// Capture is "always" (the default, for now: the sources are open whenever their kind is
+	// not private) or "on_demand" (open only while a viewer watches, closed CaptureLinger
+	// after the last one left: the camera's LED is on only while someone watches).
+	Capture       string
+	CaptureLinger time.Duration
 	// MaxViewers bounds the viewers, WebSocket and WHEP together. Default 16.
 	MaxViewers int
 	// WSPing and WSIdle: a WebSocket viewer is pinged every WSPing and dropped when it has not
@@ -180,7 +186,7 @@ func defaultConfig(p platform) Config {
 		ButtonKinds: []string{"video", "audio"},
 		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: defaultDebounce,
 		PrivacyLEDActive: "high", LiveLEDActive: "high",
-		AudioCodec: "opus",
+		AudioCodec: "opus", Capture: "always", CaptureLinger: device.DefaultLinger,
 		MaxViewers: rtc.DefaultMaxViewers, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
 		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50",
 		BodyTimeout: 10 * time.Second, MaxConns: 256, MaxConnsPerClient: 32,
@@ -309,6 +315,10 @@ func gpioSettings() []settings.Setting[Config] {
 // mediaSettings are the camera's, the encoder's and the microphone's.
 func mediaSettings() []settings.Setting[Config] {
 	return []settings.Setting[Config]{
+		configString("capture", "when the sources are open: always (when not private) or on_demand (while a viewer watches)",
+			func(c *Config) *string { return &c.Capture }),
+		settings.Duration("capture_linger", "on demand, how long the sources stay open after the last viewer left (default 10s)",
+			func(c *Config) *time.Duration { return &c.CaptureLinger }),
 		configString("audio_codec", "audio `codec`: opus or pcmu (default opus)",
 			func(c *Config) *string { return &c.AudioCodec }),
 		configString("camera", "`camera`: csi-rpicam, v4l2, v4l2:/dev/videoN, sim or none (default: the board's)",

@@ -149,6 +149,12 @@ func (c Config) validateNetwork(bad func(key, format string, args ...any)) {
 		}
 	}
 	c.validateLimits(bad)
+	if c.Capture != "always" && c.Capture != "on_demand" {
+		bad("capture", "%q: want always or on_demand", c.Capture)
+	}
+	if c.CaptureLinger < 0 || c.CaptureLinger > time.Hour {
+		bad("capture_linger", "%s: want 0 to 1h", c.CaptureLinger)
+	}
 	if c.Token != "" && len(c.Token) < 16 {
 		bad("token", "want at least 16 characters (lenscap token show gives a signed owner credential)")
 	}

@@ -73,7 +73,7 @@ func TestDefaults(t *testing.T) {
 		TokenKeys:  []string{}, TokenRevoked: []string{},
 		MaxViewers: 16, WSPing: 15 * time.Second, WSIdle: 45 * time.Second, MaxSDPBytes: 32768,
 		RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50", BodyTimeout: 10 * time.Second,
-		MaxConns: 256, MaxConnsPerClient: 32,
+		MaxConns: 256, MaxConnsPerClient: 32, Capture: "always", CaptureLinger: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -336,6 +336,14 @@ func layerCases() []layerCase {
 			str(func(c Config) string { return c.RateAPI }, "20/s,40"),
 			str(func(c Config) string { return c.RateAPI }, "5/s,5"),
 			str(func(c Config) string { return c.RateAPI }, "1/s,1")},
+		{"capture", "on_demand", "always", "on_demand",
+			str(func(c Config) string { return c.Capture }, "on_demand"),
+			str(func(c Config) string { return c.Capture }, "always"),
+			str(func(c Config) string { return c.Capture }, "on_demand")},
+		{"capture_linger", "5s", "0", "30s",
+			func(c Config) bool { return c.CaptureLinger == 5*time.Second },
+			func(c Config) bool { return c.CaptureLinger == 0 },
+			func(c Config) bool { return c.CaptureLinger == 30*time.Second }},
 		{"max_conns", "100", "200", "300",
 			func(c Config) bool { return c.MaxConns == 100 },
 			func(c Config) bool { return c.MaxConns == 200 },
@@ -452,7 +460,7 @@ log_format: json
 		TokenKeys: []string{}, TokenRevoked: []string{},
 		MaxViewers: 16, WSPing: 15 * time.Second, WSIdle: 45 * time.Second, MaxSDPBytes: 32768,
 		RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50", BodyTimeout: 10 * time.Second,
-		MaxConns: 256, MaxConnsPerClient: 32,
+		MaxConns: 256, MaxConnsPerClient: 32, Capture: "always", CaptureLinger: 10 * time.Second,
 		TopicPrefix: "home/lenscap", RemoteMayLift: true, ButtonKinds: []string{"video"},
 		GPIOChip: "pinctrl-bcm2711", ButtonPin: "GPIO17", ButtonMode: "latching", ButtonActive: "high",
 		ButtonPull: "down", ButtonDebounce: 20 * time.Millisecond, PrivacyLEDPin: "GPIO27",

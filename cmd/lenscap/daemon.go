@@ -147,6 +147,8 @@ func newDevice(cfg Config, b *board.Board, btn *gpio.Button, cuts *cutMetrics, j
 		Policy:     device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: kinds},
 		Logger:     log.With("component", "device"),
 		ObserveCut: cuts.Observe,
+		OnDemand:   cfg.Capture == "on_demand",
+		Linger:     cfg.CaptureLinger,
 	}
 	if btn != nil && btn.Mode() == gpio.Latching {
 		dc.Switch = btn.Active // read at boot, before any source opens
@@ -171,7 +173,7 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 		WSIdleTimeout:   d.cfg.WSIdle,
 		MaxSDPBytes:     d.cfg.MaxSDPBytes,
 		State:           func() any { return d.state() },
-		OnViewers:       func(int) { d.viewersChanged() },
+		OnViewers:       d.viewersChanged,
 	}, codecs)
 }
 
@@ -203,8 +205,10 @@ func (d *daemon) stateChanged(st device.Status) {
 	d.lights.SetPrivate(st.Video.Private || st.Audio.Private)
 }
 
-// viewersChanged tells the broker that the number of viewers changed.
-func (d *daemon) viewersChanged() {
+// viewersChanged tells the device (on demand, it opens or parks the sources) and the broker that
+// the number of viewers changed. The rtc server calls it: it must not block, and does not.
+func (d *daemon) viewersChanged(n int) {
+	d.dev.SetDemand(n)
 	if d.mq != nil {
 		d.mq.StateChanged()
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lenscap/lenscap/rtc/rtctest"
 )
 
 // testDaemon is lenscap in this process, on a free loopback port.
@@ -341,5 +343,37 @@ func TestSystemdIsToldReadyAndStopping(t *testing.T) {
 	want("STOPPING=1")
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOnDemandTheCameraIsOpenOnlyWhileSomeoneWatches(t *testing.T) {
+	d := startDaemon(t, t.TempDir(), "--capture", "on_demand", "--capture-linger", "300ms")
+	if st := d.state(t); st.Video.Live || st.Audio.Live {
+		t.Fatalf("no viewer, on demand: %+v, want nothing live", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := rtctest.Dial(ctx, "ws"+strings.TrimPrefix(d.url, "http")+"/ws", rtctest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.WaitFor(ctx, "video", func(v *rtctest.Viewer) bool {
+		for _, p := range v.Packets() {
+			if p.Kind == "video" {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("the first viewer gets no video: %v", err)
+	}
+	v.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st := d.state(t); !st.Video.Live && !st.Audio.Live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sources stayed open after the last viewer left and the linger passed")
+		}
 	}
 }
