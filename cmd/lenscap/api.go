@@ -48,7 +48,9 @@ type stateJSON struct {
 	Viewers int               `json:"viewers"`
 	Seq     uint64            `json:"seq"`
 	Unsaved bool              `json:"unsaved,omitempty"`
-	Uptime  float64           `json:"uptime_seconds"`
+	// Idle is true on demand while no viewer watches: the sources are closed.
+	Idle   bool    `json:"idle,omitempty"`
+	Uptime float64 `json:"uptime_seconds"`
 	// Journal is the privacy journal's public key and latest signed checkpoint.
 	Journal *journalInfo `json:"journal,omitempty"`
 	// Caller is who asked (GET /api/state, when credentials are in force).

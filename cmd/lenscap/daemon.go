@@ -191,7 +191,7 @@ func (d *daemon) newAPI() *api {
 func (d *daemon) state() stateJSON {
 	st := d.dev.Status()
 	return stateJSON{ID: d.cfg.ID, Board: d.board.Name, Video: st.Video, Audio: st.Audio,
-		Viewers: d.srv.Viewers(), Seq: st.Seq, Unsaved: st.Unsaved, Journal: info(d.journal),
+		Viewers: d.srv.Viewers(), Seq: st.Seq, Unsaved: st.Unsaved, Idle: st.Idle, Journal: info(d.journal),
 		Uptime: time.Since(d.started).Round(time.Millisecond).Seconds()}
 }
 

@@ -55,7 +55,7 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func startDaemon(t *testing.T, stateDir string, extra ...string) *testDaemon {
+func startDaemon(t testing.TB, stateDir string, extra ...string) *testDaemon {
 	t.Helper()
 	args := append([]string{"--board", "sim", "--listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0", "--state-dir", stateDir, "--log-level", "debug"}, extra...)
 	lb := &logBuffer{addr: make(chan string, 1)}
@@ -87,7 +87,7 @@ func startDaemon(t *testing.T, stateDir string, extra ...string) *testDaemon {
 }
 
 // stop cancels run and checks that it returns nil promptly; it is idempotent.
-func (d *testDaemon) stop(t *testing.T) {
+func (d *testDaemon) stop(t testing.TB) {
 	t.Helper()
 	if d.cancel == nil {
 		return
