@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -14,6 +15,8 @@ import (
 const (
 	// DefaultMaxViewers is Config.MaxViewers' default: WebSocket and WHEP viewers together.
 	DefaultMaxViewers = 16
+	// DefaultMaxViewersPerHolder is Config.MaxViewersPerHolder's default.
+	DefaultMaxViewersPerHolder = 4
 	// DefaultMaxSDPBytes is Config.MaxSDPBytes' default. A browser's offer or answer for one
 	// video and one audio m-section is 3 to 10 KB.
 	DefaultMaxSDPBytes = 32 << 10
@@ -32,6 +35,9 @@ func (c *Config) setLimitDefaults() error {
 		return fmt.Errorf("rtc: MaxViewers %d: want 0 (the default, %d) or more", c.MaxViewers, DefaultMaxViewers)
 	case c.MaxViewers == 0:
 		c.MaxViewers = DefaultMaxViewers
+	}
+	if c.MaxViewersPerHolder <= 0 {
+		c.MaxViewersPerHolder = DefaultMaxViewersPerHolder
 	}
 	if c.MaxSDPBytes <= 0 {
 		c.MaxSDPBytes = DefaultMaxSDPBytes
@@ -55,13 +61,15 @@ func (c *Config) setLimitDefaults() error {
 // and handed to its session by add. The goroutine that reserved it releases it on every path
 // (release is a no-op once add took it), so a viewer that fails to be set up frees its place.
 type slot struct {
-	s     *Server
-	taken bool // released, or handed to a session
+	s      *Server
+	holder string // the credential's holder (WithViewer), "" for none
+	taken  bool   // released, or handed to a session
 }
 
 // reserve takes a viewer's place, or refuses the viewer: errTooManyViewers when MaxViewers
 // viewers are connected or being set up, ErrServerClosed after Close.
-func (s *Server) reserve() (*slot, error) {
+func (s *Server) reserve(ctx context.Context) (*slot, error) {
+	holder := viewerName(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -71,8 +79,25 @@ func (s *Server) reserve() (*slot, error) {
 		s.stats.limited.Add(1)
 		return nil, errTooManyViewers
 	}
+	if holder != "" && s.holders[holder] >= s.cfg.MaxViewersPerHolder {
+		s.stats.limited.Add(1)
+		return nil, fmt.Errorf("%w: %s has %d viewers already", errTooManyViewers, holder, s.holders[holder])
+	}
 	s.reserved++
-	return &slot{s: s}, nil
+	if holder != "" {
+		s.holders[holder]++
+	}
+	return &slot{s: s, holder: holder}, nil
+}
+
+// unholdLocked gives back a named holder's place (s.mu held).
+func (s *Server) unholdLocked(holder string) {
+	if holder == "" {
+		return
+	}
+	if s.holders[holder]--; s.holders[holder] <= 0 {
+		delete(s.holders, holder)
+	}
 }
 
 // release gives the place back unless a session took it.
@@ -82,6 +107,7 @@ func (sl *slot) release() {
 	if !sl.taken {
 		sl.taken = true
 		sl.s.reserved--
+		sl.s.unholdLocked(sl.holder)
 	}
 }
 
@@ -95,8 +121,11 @@ func (sl *slot) takenLocked() {
 
 // refusal is the text a viewer refused for err is given.
 func (s *Server) refusal(err error) string {
-	if errors.Is(err, errTooManyViewers) {
+	switch {
+	case err == errTooManyViewers:
 		return fmt.Sprintf("too many viewers (at most %d): try again later", s.cfg.MaxViewers)
+	case errors.Is(err, errTooManyViewers):
+		return fmt.Sprintf("too many viewers with one credential (at most %d): try again later", s.cfg.MaxViewersPerHolder)
 	}
 	return err.Error()
 }

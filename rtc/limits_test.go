@@ -4,12 +4,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/lenscap/lenscap/rtc"
 	"github.com/lenscap/lenscap/rtc/rtctest"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -185,5 +187,35 @@ func TestLimitIdleWebSocketViewerIsDropped(t *testing.T) {
 	}
 	if n := r.srv.IdleDropped(); n != 1 {
 		t.Errorf("IdleDropped = %d, want 1", n)
+	}
+}
+
+func TestLimitOneHolderTakesAtMostItsShare(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	named := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.srv.Handler().ServeHTTP(w, req.WithContext(rtc.WithViewer(req.Context(), req.Header.Get("X-Viewer"))))
+	}))
+	defer named.Close()
+	post := func(holder string) int {
+		req, _ := http.NewRequest(http.MethodPost, named.URL+"/whep", strings.NewReader(offerSDP(t, 1, 1, false)))
+		req.Header.Set("Content-Type", "application/sdp")
+		req.Header.Set("X-Viewer", holder)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range rtc.DefaultMaxViewersPerHolder {
+		if code := post("mallory"); code != http.StatusCreated {
+			t.Fatalf("mallory's viewer %d: %d", i+1, code)
+		}
+	}
+	if code := post("mallory"); code != http.StatusServiceUnavailable {
+		t.Errorf("mallory's viewer %d: %d, want 503", rtc.DefaultMaxViewersPerHolder+1, code)
+	}
+	if code := post("grandma"); code != http.StatusCreated {
+		t.Errorf("another holder after mallory's share: %d, want 201", code)
 	}
 }

@@ -40,6 +40,10 @@ type Config struct {
 	// Retry-After, WebSocket with an error message and a close (1013, try again later).
 	// Zero means 16 (DefaultMaxViewers); negative is an error.
 	MaxViewers int
+	// MaxViewersPerHolder bounds the viewers of one credential's holder (WithViewer), so that
+	// one stolen link cannot take every place. Zero means 4 (DefaultMaxViewersPerHolder).
+	// Requests without a holder's name (no credential in force) are not counted.
+	MaxViewersPerHolder int
 	// RetryAfter is the wait a refused WHEP viewer is told (Retry-After, in whole seconds,
 	// rounded up). Zero means 5 s.
 	RetryAfter time.Duration
@@ -67,8 +71,9 @@ type Server struct {
 	fanouts []*fanout // one per kind the device has, video first
 
 	mu       sync.Mutex
-	sessions map[viewer]struct{}
-	reserved int // viewer slots taken by viewers being set up (see reserve)
+	sessions map[viewer]string // each session's holder (WithViewer), "" for none
+	holders  map[string]int    // places (sessions and reservations) per named holder
+	reserved int               // viewer slots taken by viewers being set up (see reserve)
 	closed   bool
 	wg       sync.WaitGroup // session goroutines
 
@@ -91,7 +96,7 @@ func NewServer(cfg Config, codecs map[device.Kind]device.Codec) (*Server, error)
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sessions: make(map[viewer]struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: make(map[viewer]string), holders: make(map[string]int)}
 	s.stats.init()
 	epoch := time.Now()
 	for _, k := range device.Kinds {
@@ -288,7 +293,7 @@ func (s *Server) add(v viewer, sl *slot) error {
 		return ErrServerClosed
 	}
 	sl.takenLocked()
-	s.sessions[v] = struct{}{}
+	s.sessions[v] = sl.holder
 	s.wg.Add(1)
 	n := len(s.sessions)
 	s.mu.Unlock()
@@ -298,6 +303,7 @@ func (s *Server) add(v viewer, sl *slot) error {
 
 func (s *Server) remove(v viewer) {
 	s.mu.Lock()
+	s.unholdLocked(s.sessions[v])
 	delete(s.sessions, v)
 	n := len(s.sessions)
 	s.mu.Unlock()

@@ -58,7 +58,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept wrote the error response
 	}
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
-	sl, err := s.reserve()
+	sl, err := s.reserve(r.Context())
 	if err != nil {
 		s.refuseWS(r.Context(), ws, err)
 		return

@@ -44,7 +44,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sl, err := s.reserve()
+	sl, err := s.reserve(r.Context())
 	if err != nil {
 		s.refuseWHEP(w, err)
 		return

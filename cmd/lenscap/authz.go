@@ -45,7 +45,10 @@ func (a *api) need(role auth.Role, h http.Handler) http.Handler {
 				"error": "this credential (" + id.Name + ") may only watch: changing privacy needs a control credential"})
 			return
 		}
-		ctx := rtc.WithViewer(context.WithValue(r.Context(), identityKey{}, id), id.Name)
+		ctx := context.WithValue(r.Context(), identityKey{}, id)
+		if a.verifier.Required() { // a named holder: rtc bounds its viewers and its sessions are its own
+			ctx = rtc.WithViewer(ctx, id.Name)
+		}
 		if !id.Expires.IsZero() {
 			// A session outlives no credential: rtc ends a viewer's session at its request
 			// context's deadline (WHEP's too, though its request has returned).

@@ -71,7 +71,8 @@ type Config struct {
 	Capture       string
 	CaptureLinger time.Duration
 	// MaxViewers bounds the viewers, WebSocket and WHEP together. Default 16.
-	MaxViewers int
+	// MaxViewersPerCredential bounds those of one credential's holder. Default 4.
+	MaxViewers, MaxViewersPerCredential int
 	// WSPing and WSIdle: a WebSocket viewer is pinged every WSPing and dropped when it has not
 	// answered for WSIdle. Defaults 15s and 45s.
 	WSPing, WSIdle time.Duration
@@ -187,7 +188,7 @@ func defaultConfig(p platform) Config {
 		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: defaultDebounce,
 		PrivacyLEDActive: "high", LiveLEDActive: "high",
 		AudioCodec: "opus", Capture: "always", CaptureLinger: device.DefaultLinger,
-		MaxViewers: rtc.DefaultMaxViewers, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
+		MaxViewers: rtc.DefaultMaxViewers, MaxViewersPerCredential: rtc.DefaultMaxViewersPerHolder, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
 		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50",
 		BodyTimeout: 10 * time.Second, MaxConns: 256, MaxConnsPerClient: 32,
 		LogLevel:  "info",
@@ -261,6 +262,8 @@ func limitSettings() []settings.Setting[Config] {
 	return []settings.Setting[Config]{
 		settings.Int("max_viewers", "most `viewers` at once, WebSocket and WHEP together (default 16)",
 			func(c *Config) *int { return &c.MaxViewers }),
+		settings.Int("max_viewers_per_credential", "most `viewers` at once with one credential (default 4)",
+			func(c *Config) *int { return &c.MaxViewersPerCredential }),
 		settings.Duration("ws_ping", "ping a WebSocket viewer every `duration` (default 15s)",
 			func(c *Config) *time.Duration { return &c.WSPing }),
 		settings.Duration("ws_idle", "drop a WebSocket viewer silent for `duration` (default 45s)",

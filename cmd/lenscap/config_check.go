@@ -318,6 +318,9 @@ func (c Config) validateLimits(bad func(key, format string, args ...any)) {
 	if c.MaxViewers < 1 || c.MaxViewers > 1000 {
 		bad("max_viewers", "%d: want 1 to 1000", c.MaxViewers)
 	}
+	if c.MaxViewersPerCredential < 1 || c.MaxViewersPerCredential > 1000 {
+		bad("max_viewers_per_credential", "%d: want 1 to 1000 (max_viewers bounds them all anyway)", c.MaxViewersPerCredential)
+	}
 	if c.WSPing < time.Second || c.WSIdle < c.WSPing {
 		bad("ws_ping", "ping %s, idle %s: want a ping of at least 1s and an idle timeout no shorter", c.WSPing, c.WSIdle)
 	}

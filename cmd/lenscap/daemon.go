@@ -165,15 +165,16 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 		codecs[drv.Kind()] = drv.Codec()
 	}
 	return rtc.NewServer(rtc.Config{
-		Logger:          d.log.With("component", "rtc"),
-		PionLogger:      pionLogs{d.log.With("component", "pion")},
-		IncludeLoopback: true,
-		MaxViewers:      d.cfg.MaxViewers,
-		WSPingInterval:  d.cfg.WSPing,
-		WSIdleTimeout:   d.cfg.WSIdle,
-		MaxSDPBytes:     d.cfg.MaxSDPBytes,
-		State:           func() any { return d.state() },
-		OnViewers:       d.viewersChanged,
+		Logger:              d.log.With("component", "rtc"),
+		PionLogger:          pionLogs{d.log.With("component", "pion")},
+		IncludeLoopback:     true,
+		MaxViewers:          d.cfg.MaxViewers,
+		MaxViewersPerHolder: d.cfg.MaxViewersPerCredential,
+		WSPingInterval:      d.cfg.WSPing,
+		WSIdleTimeout:       d.cfg.WSIdle,
+		MaxSDPBytes:         d.cfg.MaxSDPBytes,
+		State:               func() any { return d.state() },
+		OnViewers:           d.viewersChanged,
 	}, codecs)
 }
 
