@@ -79,33 +79,30 @@ func (t *Track) RequestKeyframe() {
 // the web, it fires no ended event (those are for a source that ended by itself). Stop is
 // idempotent.
 func (t *Track) Stop() {
-	if t.end() != nil {
+	if _, ended := t.end(); ended {
 		t.src.release(t)
 	}
 }
 
 // sourceEnded ends the track because its source ended by itself, and fires its ended event.
 func (t *Track) sourceEnded() {
-	for _, f := range t.end() {
+	listeners, _ := t.end()
+	for _, f := range listeners {
 		f()
 	}
 }
 
-// end marks the track ended. It returns the ended listeners (non-nil) when this call ended
-// the track, nil when it had ended already; after it no listener is added.
-func (t *Track) end() []func() {
+// end marks the track ended and reports whether this call ended it, with the ended listeners
+// to fire then; after it no listener is added.
+func (t *Track) end() (listeners []func(), ended bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ended.Load() {
-		return nil
+		return nil, false
 	}
 	t.ended.Store(true)
-	listeners := t.onEnded
-	t.onEnded = nil
-	if listeners == nil {
-		listeners = []func(){}
-	}
-	return listeners
+	listeners, t.onEnded = t.onEnded, nil
+	return listeners, true
 }
 
 // cut closes the gate: once it returns no frame reaches the sink any more, including one

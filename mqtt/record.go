@@ -85,14 +85,6 @@ func (r *record) lookup(id string) (result, bool) {
 	return res, ok
 }
 
-// add records the first result of a command and persists the record (remember, then save).
-func (r *record) add(res result) error {
-	if !r.remember(res) {
-		return nil
-	}
-	return r.save()
-}
-
 // remember records the first result of a command in memory and reports whether the id was
 // new. save forgets the oldest ids beyond max and persists the rest: a batch of commands is
 // remembered one by one and saved once.

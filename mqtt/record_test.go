@@ -14,11 +14,11 @@ func TestRecordKeepsTheLastIDsAcrossReloads(t *testing.T) {
 		t.Fatalf("missing record: %d results, %v; want an empty record", r.len(), err)
 	}
 	for i := range 5 {
-		if err := r.add(result{ID: fmt.Sprint("c", i), OK: i%2 == 0, Code: "x"}); err != nil {
+		if err := addResult(r, result{ID: fmt.Sprint("c", i), OK: i%2 == 0, Code: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := r.add(result{ID: "c4", OK: false}); err != nil { // a second result never replaces the first
+	if err := addResult(r, result{ID: "c4", OK: false}); err != nil { // a second result never replaces the first
 		t.Fatal(err)
 	}
 	again, err := loadRecord(path, 3)
@@ -58,7 +58,7 @@ func TestUnreadableRecordIsAnErrorWithAUsableEmptyRecord(t *testing.T) {
 		if err == nil || r == nil || r.len() != 0 {
 			t.Fatalf("record %q: %v, want an error and an empty record", content, err)
 		}
-		if err := r.add(result{ID: "a", OK: true}); err != nil {
+		if err := addResult(r, result{ID: "a", OK: true}); err != nil {
 			t.Fatalf("add to the replacement record: %v", err)
 		}
 		if r2, err := loadRecord(path, 0); err != nil || r2.len() != 1 {
@@ -73,11 +73,19 @@ func TestRecordInMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"a", "b", "c"} {
-		if err := r.add(result{ID: id, OK: true}); err != nil {
+		if err := addResult(r, result{ID: id, OK: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, ok := r.lookup("a"); ok || r.len() != 2 {
 		t.Errorf("in-memory record: %d results, a kept %t; want 2, false", r.len(), ok)
 	}
+}
+
+// addResult records the first result of a command and persists the record, as a batch of one.
+func addResult(r *record, res result) error {
+	if !r.remember(res) {
+		return nil
+	}
+	return r.save()
 }

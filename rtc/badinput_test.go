@@ -13,7 +13,7 @@ func TestMalformedSignallingGetsAnErrorAndChangesNothing(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := ctxFor(t, 20*time.Second)
 	v := r.dial(ctx, rtctest.Options{})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 	offers := len(v.Offers())
 
 	inputs := []struct {
@@ -38,7 +38,7 @@ func TestMalformedSignallingGetsAnErrorAndChangesNothing(t *testing.T) {
 	}
 	// Still the same session, still receiving, no renegotiation.
 	since := time.Now()
-	must(t, v.WaitFor(ctx, "video after bad input", receiving(v, "video", since)))
+	must(t, v.WaitFor(ctx, "video after bad input", rtctest.Receiving("video", since)))
 	if n := len(v.Offers()); n != offers {
 		t.Errorf("%d offers after bad input, want %d", n, offers)
 	}
@@ -52,7 +52,7 @@ func TestBrokenAnswerIsRefusedAndTheSessionWaitsForAGoodOne(t *testing.T) {
 	ctx := ctxFor(t, 20*time.Second)
 	// The viewer answers the first offer itself; it ignores the second and we answer it badly.
 	v := r.dial(ctx, rtctest.Options{Answer: func(n int) bool { return n != 2 }})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 	_, err := r.dev.PressButton(ctx, time.Now())
 	must(t, err)
 	must(t, v.WaitFor(ctx, "second offer", func(v *rtctest.Viewer) bool { return len(v.Offers()) == 2 }))

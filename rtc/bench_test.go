@@ -25,7 +25,7 @@ func BenchmarkCut(b *testing.B) {
 	r := newRig(b, rigOptions{interval: time.Millisecond})
 	ctx := ctxFor(b, 5*time.Minute)
 	v := r.dial(ctx, rtctest.Options{})
-	must(b, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(b, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 	var lastPacket, closed, offered []time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -43,7 +43,7 @@ func BenchmarkCut(b *testing.B) {
 			_, err = r.dev.PressButton(ctx, lift)
 			must(b, err)
 			must(b, v.WaitFor(ctx, "lift offer", offerWith(n, "sendonly", "sendonly")))
-			must(b, v.WaitFor(ctx, "video", receiving(v, "video", lift)))
+			must(b, v.WaitFor(ctx, "video", rtctest.Receiving("video", lift)))
 		}
 	}
 	b.StopTimer()
@@ -76,7 +76,7 @@ func BenchmarkViewersCPU(b *testing.B) {
 				vs = append(vs, r.dial(ctx, rtctest.Options{}))
 			}
 			for _, v := range vs {
-				must(b, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+				must(b, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 			}
 			b.ResetTimer()
 			for range b.N {

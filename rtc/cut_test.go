@@ -29,8 +29,8 @@ func TestButtonCutsEveryViewerWithNoPacketAfterTheCut(t *testing.T) {
 	start := time.Now()
 	viewers := []*rtctest.Viewer{r.dial(ctx, rtctest.Options{}), r.dial(ctx, rtctest.Options{})}
 	for _, v := range viewers {
-		must(t, v.WaitFor(ctx, "video", receiving(v, "video", start)))
-		must(t, v.WaitFor(ctx, "audio", receiving(v, "audio", start)))
+		must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", start)))
+		must(t, v.WaitFor(ctx, "audio", rtctest.Receiving("audio", start)))
 	}
 
 	cut := time.Now()
@@ -61,8 +61,8 @@ func TestButtonCutsEveryViewerWithNoPacketAfterTheCut(t *testing.T) {
 	must(t, err)
 	for i, v := range viewers {
 		must(t, v.WaitFor(ctx, "lift offer", offerWith(2, "sendonly", "sendonly")))
-		must(t, v.WaitFor(ctx, "video again", receiving(v, "video", lift)))
-		must(t, v.WaitFor(ctx, "audio again", receiving(v, "audio", lift)))
+		must(t, v.WaitFor(ctx, "video again", rtctest.Receiving("video", lift)))
+		must(t, v.WaitFor(ctx, "audio again", rtctest.Receiving("audio", lift)))
 		for _, p := range v.Packets() {
 			if p.Kind == "video" && p.Arrival.After(lift) {
 				if !p.KeyStart {
@@ -89,7 +89,7 @@ func TestHundredPrivacyCyclesKeepMSectionsAndGoroutines(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := ctxFor(t, 120*time.Second)
 	v := r.dial(ctx, rtctest.Options{})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 
 	cycle := func() {
 		t.Helper()
@@ -103,7 +103,7 @@ func TestHundredPrivacyCyclesKeepMSectionsAndGoroutines(t *testing.T) {
 		_, err = r.dev.PressButton(ctx, at)
 		must(t, err)
 		must(t, v.WaitFor(ctx, "lift offer", offerWith(n, "sendonly", "sendonly")))
-		must(t, v.WaitFor(ctx, "video", receiving(v, "video", at)))
+		must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", at)))
 	}
 	cycle()
 	time.Sleep(100 * time.Millisecond)
@@ -135,7 +135,7 @@ func TestViewerJoiningWhilePrivateGetsNoMedia(t *testing.T) {
 	_, err := r.dev.SetPrivacy(ctx, device.Change{Video: &yes, By: device.ByRemote})
 	must(t, err)
 	v := r.dial(ctx, rtctest.Options{})
-	must(t, v.WaitFor(ctx, "audio", receiving(v, "audio", time.Time{})))
+	must(t, v.WaitFor(ctx, "audio", rtctest.Receiving("audio", time.Time{})))
 	must(t, v.WaitFor(ctx, "connected", func(v *rtctest.Viewer) bool { return len(v.Offers()) == 1 }))
 	time.Sleep(300 * time.Millisecond)
 	for _, p := range v.Packets() {
@@ -150,7 +150,7 @@ func TestViewerJoiningWhilePrivateGetsNoMedia(t *testing.T) {
 	lift := time.Now()
 	_, err = r.dev.SetPrivacy(ctx, device.Change{Video: &no, By: device.ByRemote})
 	must(t, err)
-	must(t, v.WaitFor(ctx, "video after lift", receiving(v, "video", lift)))
+	must(t, v.WaitFor(ctx, "video after lift", rtctest.Receiving("video", lift)))
 	if o := v.Offers()[len(v.Offers())-1]; o.MSections != 2 {
 		t.Errorf("lift offer: %d m-sections", o.MSections)
 	}
@@ -160,7 +160,7 @@ func TestPLIBecomesAKeyframeRequest(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := ctxFor(t, 20*time.Second)
 	v := r.dial(ctx, rtctest.Options{})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 	before := r.video.KeyframeRequests()
 	must(t, v.SendPLI())
 	must(t, r.video.WaitFor(ctx, func() bool { return r.video.KeyframeRequests() > before }))
@@ -170,7 +170,7 @@ func TestUnansweredOfferEndsTheSession(t *testing.T) {
 	r := newRig(t, rigOptions{answerTimeout: 300 * time.Millisecond})
 	ctx := ctxFor(t, 20*time.Second)
 	v := r.dial(ctx, rtctest.Options{Answer: func(n int) bool { return n == 1 }})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 	_, err := r.dev.PressButton(ctx, time.Now())
 	must(t, err)
 	must(t, v.WaitFor(ctx, "session end", func(v *rtctest.Viewer) bool { ended, _ := v.Ended(); return ended }))

@@ -3,11 +3,12 @@ package rtc
 import (
 	"log/slog"
 
-	"github.com/lenscap/lenscap/device/devicetest"
 	"os"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/lenscap/lenscap/device/devicetest"
 
 	"github.com/lenscap/lenscap/device"
 	"github.com/pion/interceptor"

@@ -82,7 +82,7 @@ func TestLimitHoldsAcrossWebSocketAndWHEP(t *testing.T) {
 	r := newRig(t, rigOptions{maxViewers: 2})
 	ctx := ctxFor(t, 30*time.Second)
 	v := r.dial(ctx, rtctest.Options{})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 	w, _ := dialWHEP(t, r.http.URL+"/whep")
 
 	got := postOffer(t, http.DefaultClient, r.http.URL+"/whep", offerSDP(t, 1, 1, false))
@@ -111,7 +111,7 @@ func TestLimitHoldsAcrossWebSocketAndWHEP(t *testing.T) {
 	res.Body.Close()
 	eventually(t, "WHEP viewer gone", 5*time.Second, func() bool { return r.srv.Viewers() == 1 })
 	next := r.dial(ctx, rtctest.Options{})
-	must(t, next.WaitFor(ctx, "video for the next viewer", receiving(next, "video", time.Time{})))
+	must(t, next.WaitFor(ctx, "video for the next viewer", rtctest.Receiving("video", time.Time{})))
 }
 
 func TestLimitCountsViewersBeingSetUp(t *testing.T) {
@@ -157,14 +157,14 @@ func TestLimitSlotIsFreedWhenSetupFails(t *testing.T) {
 		t.Fatalf("%d viewer slots still taken after failed set-ups", n)
 	}
 	v := r.dial(ctx, rtctest.Options{})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 }
 
 func TestLimitIdleWebSocketViewerIsDropped(t *testing.T) {
 	r := newRig(t, rigOptions{pingInterval: 100 * time.Millisecond, idleTimeout: 300 * time.Millisecond})
 	ctx := ctxFor(t, 20*time.Second)
 	live := r.dial(ctx, rtctest.Options{})
-	must(t, live.WaitFor(ctx, "video", receiving(live, "video", time.Time{})))
+	must(t, live.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 
 	// A client that never reads never sees the pings, so it answers none.
 	silent, _, err := websocket.Dial(ctx, r.wsURL(), nil)
@@ -181,7 +181,7 @@ func TestLimitIdleWebSocketViewerIsDropped(t *testing.T) {
 	// The viewer that answers pings stays, and keeps receiving.
 	time.Sleep(time.Second)
 	since := time.Now()
-	must(t, live.WaitFor(ctx, "video after a second of pings", receiving(live, "video", since)))
+	must(t, live.WaitFor(ctx, "video after a second of pings", rtctest.Receiving("video", since)))
 	if ended, err := live.Ended(); ended {
 		t.Fatalf("a viewer that answers pings was dropped: %v", err)
 	}

@@ -111,18 +111,6 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// receiving waits until the viewer has received packets of kind after since.
-func receiving(v *rtctest.Viewer, kind string, since time.Time) func(*rtctest.Viewer) bool {
-	return func(v *rtctest.Viewer) bool {
-		for _, p := range v.Packets() {
-			if p.Kind == kind && p.Arrival.After(since) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
 // offerWith waits for the viewer's latest offer to be after the n-th (OfferCount) and to have
 // the m-section directions dirs.
 func offerWith(n int, dirs ...string) func(*rtctest.Viewer) bool {

@@ -48,7 +48,7 @@ func TestSoakThousandPrivacyCycles(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := ctxFor(t, 30*time.Minute)
 	v := r.dial(ctx, rtctest.Options{Keep: 20})
-	must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+	must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 	time.Sleep(200 * time.Millisecond)
 	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
 	var heap0 uint64
@@ -62,7 +62,7 @@ func TestSoakThousandPrivacyCycles(t *testing.T) {
 		_, err = r.dev.PressButton(ctx, lift)
 		must(t, err)
 		must(t, v.WaitFor(ctx, "lift", offerWith(n, "sendonly", "sendonly")))
-		must(t, v.WaitFor(ctx, "video", receiving(v, "video", lift)))
+		must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", lift)))
 		if i == 0 {
 			heap0 = settle(t, "privacy cycles", g0, fd0)
 		}
@@ -101,7 +101,7 @@ func TestSoakThousandViewerConnections(t *testing.T) {
 	for i := range 1000 {
 		v, err := rtctest.Dial(ctx, r.wsURL(), rtctest.Options{})
 		must(t, err)
-		must(t, v.WaitFor(ctx, "video", receiving(v, "video", time.Time{})))
+		must(t, v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})))
 		v.Close()
 		if i%250 == 249 {
 			deadline := time.Now().Add(5 * time.Second)

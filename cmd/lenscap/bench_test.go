@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,21 +195,14 @@ func BenchmarkOnDemandFirstFrame(b *testing.B) {
 		"--rate-api", "1000/s,1000", "--rate-ws", "1000/s,1000") // the benchmark is not a flood
 	var times []time.Duration
 	for range b.N {
-		waitIdle(b, d)
+		d.waitState(b, "the sources closed", func(st apiState) bool { return st.Idle && !st.Video.Live })
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		start := time.Now()
 		v, err := rtctest.Dial(ctx, "ws"+strings.TrimPrefix(d.url, "http")+"/ws", rtctest.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := v.WaitFor(ctx, "video", func(v *rtctest.Viewer) bool {
-			for _, p := range v.Packets() {
-				if p.Kind == "video" {
-					return true
-				}
-			}
-			return false
-		}); err != nil {
+		if err := v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})); err != nil {
 			b.Fatal(err)
 		}
 		times = append(times, time.Since(start))
@@ -221,27 +212,4 @@ func BenchmarkOnDemandFirstFrame(b *testing.B) {
 	slices.Sort(times)
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "first-frame-p50-ms")
 	b.ReportMetric(float64(times[len(times)-1].Microseconds())/1000, "first-frame-max-ms")
-}
-
-// waitIdle waits until the daemon's sources are closed (on demand, no viewer).
-func waitIdle(b *testing.B, d *testDaemon) {
-	b.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		res, err := http.Get(d.url + "/api/state")
-		if err != nil {
-			b.Fatal(err)
-		}
-		var st struct {
-			Idle  bool `json:"idle"`
-			Video struct {
-				Live bool `json:"live"`
-			} `json:"video"`
-		}
-		err = json.NewDecoder(res.Body).Decode(&st)
-		res.Body.Close()
-		if err == nil && st.Idle && !st.Video.Live {
-			return
-		}
-	}
-	b.Fatal("the sources did not close")
 }

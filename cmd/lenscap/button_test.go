@@ -48,18 +48,8 @@ func TestAPinEdgeCutsAViewersMediaThroughTheDebouncer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	receiving := func(kind string, since time.Time) func(*rtctest.Viewer) bool {
-		return func(v *rtctest.Viewer) bool {
-			for _, p := range v.Packets() {
-				if p.Kind == kind && p.Arrival.After(since) {
-					return true
-				}
-			}
-			return false
-		}
-	}
 	for _, k := range []string{"video", "audio"} {
-		if err := v.WaitFor(ctx, k, receiving(k, time.Time{})); err != nil {
+		if err := v.WaitFor(ctx, k, rtctest.Receiving(k, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -115,7 +105,7 @@ func TestAPinEdgeCutsAViewersMediaThroughTheDebouncer(t *testing.T) {
 	// A second press lifts it, through the same path.
 	lift := time.Now()
 	bouncyPress(b.SimButton.EdgesChan)
-	if err := v.WaitFor(ctx, "video after the lift", receiving("video", lift)); err != nil {
+	if err := v.WaitFor(ctx, "video after the lift", rtctest.Receiving("video", lift)); err != nil {
 		t.Fatal(err)
 	}
 	if st := d.state(t); st.Video.Private || st.Audio.Private {

@@ -12,16 +12,16 @@ import (
 // client opening sockets it never uses exhausts neither memory nor file descriptors, and the
 // others still get in. The rate limiter and body_timeout see only requests, after this.
 type connLimits struct {
-	max, perClient int
+	total, perClient int // the limits
 
 	mu      sync.Mutex
-	total   int
-	clients map[netip.Addr]int
+	open    int                // connections open
+	clients map[netip.Addr]int // connections open per client
 	refused atomic.Uint64
 }
 
-func newConnLimits(max, perClient int) *connLimits {
-	return &connLimits{max: max, perClient: perClient, clients: make(map[netip.Addr]int)}
+func newConnLimits(total, perClient int) *connLimits {
+	return &connLimits{total: total, perClient: perClient, clients: make(map[netip.Addr]int)}
 }
 
 // listener wraps ln with the limits.
@@ -36,17 +36,17 @@ func (l *connLimits) Refused() uint64 { return l.refused.Load() }
 func (l *connLimits) Open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.total
+	return l.open
 }
 
 // take counts a new connection from key, or reports that a limit is reached.
 func (l *connLimits) take(key netip.Addr) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= l.max || l.clients[key] >= l.perClient {
+	if l.open >= l.total || l.clients[key] >= l.perClient {
 		return false
 	}
-	l.total++
+	l.open++
 	l.clients[key]++
 	return true
 }
@@ -54,7 +54,7 @@ func (l *connLimits) take(key netip.Addr) bool {
 func (l *connLimits) give(key netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total--
+	l.open--
 	if l.clients[key]--; l.clients[key] <= 0 {
 		delete(l.clients, key)
 	}

@@ -118,9 +118,10 @@ type apiState struct {
 	} `json:"audio"`
 	Viewers int    `json:"viewers"`
 	Seq     uint64 `json:"seq"`
+	Idle    bool   `json:"idle"`
 }
 
-func (d *testDaemon) do(t *testing.T, method, path, token string, body io.Reader) (int, []byte) {
+func (d *testDaemon) do(t testing.TB, method, path, token string, body io.Reader) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, d.url+path, body)
 	if err != nil {
@@ -138,7 +139,7 @@ func (d *testDaemon) do(t *testing.T, method, path, token string, body io.Reader
 	return resp.StatusCode, b
 }
 
-func (d *testDaemon) state(t *testing.T) apiState {
+func (d *testDaemon) state(t testing.TB) apiState {
 	t.Helper()
 	code, b := d.do(t, "GET", "/api/state", "", nil)
 	if code != http.StatusOK {
@@ -149,6 +150,19 @@ func (d *testDaemon) state(t *testing.T) apiState {
 		t.Fatalf("state %s: %v", b, err)
 	}
 	return st
+}
+
+// waitState waits until the state satisfies cond.
+func (d *testDaemon) waitState(t testing.TB, what string, cond func(apiState) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if cond(d.state(t)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: state %+v", what, d.state(t))
+		}
+	}
 }
 
 func TestAPIPrivacyFollowsTheContract(t *testing.T) {
@@ -357,23 +371,11 @@ func TestOnDemandTheCameraIsOpenOnlyWhileSomeoneWatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.WaitFor(ctx, "video", func(v *rtctest.Viewer) bool {
-		for _, p := range v.Packets() {
-			if p.Kind == "video" {
-				return true
-			}
-		}
-		return false
-	}); err != nil {
+	if err := v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{})); err != nil {
 		t.Fatalf("the first viewer gets no video: %v", err)
 	}
 	v.Close()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if st := d.state(t); !st.Video.Live && !st.Audio.Live {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the sources stayed open after the last viewer left and the linger passed")
-		}
-	}
+	d.waitState(t, "the sources closed after the last viewer left and the linger passed", func(st apiState) bool {
+		return st.Idle && !st.Video.Live && !st.Audio.Live
+	})
 }

@@ -82,14 +82,7 @@ func TestPionLogsAViewerLeavingNormallyIsNoWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = v.WaitFor(ctx, "video", func(v *rtctest.Viewer) bool {
-		for _, p := range v.Packets() {
-			if p.Kind == "video" {
-				return true
-			}
-		}
-		return false
-	})
+	err = v.WaitFor(ctx, "video", rtctest.Receiving("video", time.Time{}))
 	if err != nil {
 		v.Close()
 		t.Fatal(err)

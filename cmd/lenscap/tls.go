@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -94,7 +95,7 @@ func tlsDoctorLine(cfg Config, simulated bool) string {
 		if simulated && isLoopback(cfg.Listen) {
 			return "off (plain HTTP: set tls_cert and tls_key)"
 		}
-		certFile = cfg.StateDir + "/" + tlsconf.CertFileName
+		certFile = filepath.Join(cfg.StateDir, tlsconf.CertFileName)
 	}
 	leaf, err := tlsconf.ReadLeaf(certFile)
 	if err != nil {

@@ -124,14 +124,7 @@ func TestAPionViewerWatchesOverWSSWithAViewToken(t *testing.T) {
 	}
 	defer v.Close()
 	for _, kind := range []string{"video", "audio"} {
-		if err := v.WaitFor(ctx, kind, func(v *rtctest.Viewer) bool {
-			for _, p := range v.Packets() {
-				if p.Kind == kind {
-					return true
-				}
-			}
-			return false
-		}); err != nil {
+		if err := v.WaitFor(ctx, kind, rtctest.Receiving(kind, time.Time{})); err != nil {
 			t.Fatalf("%s over wss: %v", kind, err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/cmd/internal/settings"
-	"github.com/lenscap/lenscap/device/atomicfile"
+	"github.com/lenscap/lenscap/device/keyfile"
 )
 
 // maxTokenTTL bounds what token create grants.
@@ -87,20 +87,13 @@ func keygen(out string, stdout io.Writer) error {
 	if _, err := os.Stat(out); err == nil {
 		return fmt.Errorf("token keygen: %s exists: not replacing a key (that would revoke its tokens)", out)
 	}
-	k, err := auth.GenerateKey()
+	k, _, err := keyfile.LoadOrCreate(out)
 	if err != nil {
-		return err
-	}
-	priv, err := auth.PrivateKeyPEM(k)
-	if err != nil {
-		return err
+		return fmt.Errorf("token keygen: %w", err)
 	}
 	pub, err := auth.PublicKeyPEM(k.Public().(ed25519.PublicKey))
 	if err != nil {
 		return err
-	}
-	if err := atomicfile.WriteFile(out, priv); err != nil {
-		return fmt.Errorf("token keygen: %w", err)
 	}
 	_, err = stdout.Write(pub)
 	return err

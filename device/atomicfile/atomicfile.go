@@ -37,6 +37,12 @@ func WriteFile(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs a directory, so that the names created, renamed or removed in it survive a
+// power cut.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("atomicfile: open dir: %w", err)

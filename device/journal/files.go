@@ -3,10 +3,7 @@ package journal
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/lenscap/lenscap/device/atomicfile"
+	"github.com/lenscap/lenscap/device/keyfile"
 )
 
 // tail is what Open needs to know of a file: where its complete lines end and its last line.
@@ -155,59 +153,23 @@ func prune(dir string, keep int) error {
 			return fmt.Errorf("journal: remove old file: %w", err)
 		}
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("journal: open dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("journal: fsync dir %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }
 
 // loadOrCreateKey reads the signing key, or makes and saves one when the file does not exist.
 func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	key, err := readKey(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return key, err
-	}
-	_, key, err = ed25519.GenerateKey(rand.Reader)
+	key, _, err := keyfile.LoadOrCreate(path)
 	if err != nil {
-		return nil, fmt.Errorf("journal: make key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("journal: encode key: %w", err)
-	}
-	b := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := atomicfile.WriteFile(path, b); err != nil {
-		return nil, fmt.Errorf("journal: save key: %w", err)
+		return nil, fmt.Errorf("journal: key: %w", err)
 	}
 	return key, nil
 }
 
-// readKey reads a PKCS #8 PEM Ed25519 private key.
+// readKey reads the journal's signing key.
 func readKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	key, err := keyfile.Read(path)
 	if err != nil {
-		return nil, fmt.Errorf("journal: read key: %w", err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("journal: key %s: not a PKCS #8 PEM private key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("journal: key %s: %w", path, err)
-	}
-	key, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("journal: key %s: %T, not Ed25519", path, k)
+		return nil, fmt.Errorf("journal: key: %w", err)
 	}
 	return key, nil
 }

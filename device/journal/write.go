@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/lenscap/lenscap/device/atomicfile"
 )
 
 // write appends e after the last line, preceded by a "clock" entry when the clock has stepped
@@ -97,7 +99,7 @@ func (j *Journal) ensureFile() error {
 		return nil
 	}
 	j.firstSeq = 0
-	if err := syncDir(j.dir); err != nil {
+	if err := atomicfile.SyncDir(j.dir); err != nil {
 		return err
 	}
 	if j.last.seq == 0 {
@@ -129,7 +131,7 @@ func (j *Journal) rotateIfFull() error {
 	}
 	j.prevFile = name
 	j.pendingPrune = true
-	return syncDir(j.dir)
+	return atomicfile.SyncDir(j.dir)
 }
 
 // resume finds where the chain ends (the current file's last complete line, else the newest

@@ -347,3 +347,16 @@ func (v *Viewer) Close() error {
 	v.wg.Wait()
 	return err
 }
+
+// Receiving is a WaitFor condition: the viewer has received packets of kind ("video",
+// "audio") that arrived after since (zero: any).
+func Receiving(kind string, since time.Time) func(*Viewer) bool {
+	return func(v *Viewer) bool {
+		for _, p := range v.Packets() {
+			if p.Kind == kind && p.Arrival.After(since) {
+				return true
+			}
+		}
+		return false
+	}
+}

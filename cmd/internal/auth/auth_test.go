@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,13 +11,14 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/lenscap/lenscap/device/keyfile"
 )
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func mustKey(t *testing.T) ed25519.PrivateKey {
 	t.Helper()
-	k, err := GenerateKey()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestPublicKeyFilesRoundTrip(t *testing.T) {
 	if err != nil || len(keys) != 2 || !keys[0].Equal(k.Public()) {
 		t.Fatalf("keys %d, %v", len(keys), err)
 	}
-	priv, _ := PrivateKeyPEM(k)
+	priv, _ := keyfile.Encode(k)
 	bad := filepath.Join(t.TempDir(), "priv.pem")
 	os.WriteFile(bad, priv, 0o600)
 	if _, err := ReadPublicKeys([]string{bad}); err == nil || !strings.Contains(err.Error(), "PUBLIC KEY") {

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lenscap/lenscap/device/atomicfile"
+	"github.com/lenscap/lenscap/device/keyfile"
 )
 
 // Files in the camera's state directory, each mode 0600.
@@ -26,24 +26,6 @@ const (
 	OwnerName = "owner"
 )
 
-// GenerateKey returns a new Ed25519 key.
-func GenerateKey() (ed25519.PrivateKey, error) {
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("auth: generate key: %w", err)
-	}
-	return k, nil
-}
-
-// PrivateKeyPEM encodes a private key as PKCS #8 PEM.
-func PrivateKeyPEM(k ed25519.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
-
 // PublicKeyPEM encodes a public key as PKIX PEM (what token_keys files hold).
 func PublicKeyPEM(k ed25519.PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(k)
@@ -54,25 +36,7 @@ func PublicKeyPEM(k ed25519.PublicKey) ([]byte, error) {
 }
 
 // ReadPrivateKey reads an Ed25519 private key from a PKCS #8 PEM file.
-func ReadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("auth: %s: not a PEM private key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %s: %w", path, err)
-	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("auth: %s: not an Ed25519 key", path)
-	}
-	return ek, nil
-}
+func ReadPrivateKey(path string) (ed25519.PrivateKey, error) { return keyfile.Read(path) }
 
 // ReadPublicKeys reads the Ed25519 public keys of PEM files (token_keys), each holding one or
 // more "PUBLIC KEY" blocks.
@@ -104,21 +68,11 @@ func ReadPublicKeys(paths []string) ([]ed25519.PublicKey, error) {
 // replacing it would silently revoke every token the owner gave out.
 func CameraKey(stateDir string, create bool) (key ed25519.PrivateKey, created bool, err error) {
 	path := filepath.Join(stateDir, KeyFile)
-	key, err = ReadPrivateKey(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) || !create {
+	if !create {
+		key, err = keyfile.Read(path)
 		return key, false, err
 	}
-	if key, err = GenerateKey(); err != nil {
-		return nil, false, err
-	}
-	b, err := PrivateKeyPEM(key)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := atomicfile.WriteFile(path, b); err != nil {
-		return nil, false, fmt.Errorf("auth: save the camera's key: %w", err)
-	}
-	return key, true, nil
+	return keyfile.LoadOrCreate(path)
 }
 
 // Owner returns the owner credential of a camera (a control token named "owner", for id and

@@ -108,11 +108,6 @@ func Duration[T any](key, usage string, field func(*T) *time.Duration) Setting[T
 	return Parsed(key, usage, field, ParseDuration)
 }
 
-// Func is a setting that set parses and stores itself; it is not logged.
-func Func[T any](key, usage string, set func(c *T, v string) error) Setting[T] {
-	return Setting[T]{Key: key, Usage: usage, Set: set}
-}
-
 // ParseDuration reads a duration such as "30ms" or "1.5s"; "0" is zero.
 func ParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))

@@ -192,7 +192,7 @@ func TestFlagUsageNamesTheVariable(t *testing.T) {
 func TestAttrsLogEverySettingWithAGetter(t *testing.T) {
 	c := conf{StateDir: "/s", N: 2}
 	tb := table(false)
-	tb.Settings = append(tb.Settings, Func("secret", "", func(*conf, string) error { return nil }))
+	tb.Settings = append(tb.Settings, Setting[conf]{Key: "secret", Set: func(*conf, string) error { return nil }})
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "c", slog.GroupValue(tb.Attrs(&c)...))
 	for _, want := range []string{"c.state_dir=/s", "c.n=2", "c.on=false", "c.wait=0s"} {

@@ -80,9 +80,6 @@ func (r *Reloader) Fingerprint() string { return Fingerprint(r.Leaf()) }
 // SPKIHash is the base64 SHA-256 of the public key in use (see SPKIHash).
 func (r *Reloader) SPKIHash() string { return SPKIHash(r.Leaf()) }
 
-// Files are the certificate and key files the Reloader reads.
-func (r *Reloader) Files() (certFile, keyFile string) { return r.certFile, r.keyFile }
-
 // Config is the HTTPS server's configuration: r's certificate, TLS 1.2 at least, Go's default
 // cipher suites and curves, and ALPN h2 then http/1.1. For http.Server, set it as TLSConfig and
 // call ServeTLS(ln, "", ""), or Serve(tls.NewListener(ln, Config(r))).

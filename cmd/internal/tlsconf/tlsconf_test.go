@@ -158,7 +158,4 @@ func TestConfigIsTLS12AtLeastWithH2(t *testing.T) {
 	if len(c.Certificates) != 0 || c.CipherSuites != nil {
 		t.Error("want GetCertificate only (tls ignores it for clients without SNI when Certificates is set) and Go's cipher suites")
 	}
-	if got, _ := r.Files(); got != cert {
-		t.Errorf("Files: %s, want %s", got, cert)
-	}
 }
