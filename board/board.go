@@ -2,7 +2,9 @@
 // uses on it. It detects the board (/proc/device-tree/model), knows each board's profile
 // (GPIO chip, default pins, which camera, encoder and microphone), and finds the GPIO lines
 // through a PinDriver: the GPIO character device (periph's gpioioctl) on real boards, periph's
-// gpiotest fakes on the simulated one. It is the only package that may import periph.io/x/host.
+// gpiotest fakes on the simulated one. The button's edges are read from the character device
+// by board itself (edgeline_linux.go), with the direction and time the kernel recorded, so a
+// press shorter than a stall of lenscap still counts (gpio.EdgeReader). It is the only package that may import periph.io/x/host.
 //
 // Import rules: board imports gpio, camera and device (and periph.io/x/host, periph.io/x/conn).
 package board

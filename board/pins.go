@@ -101,7 +101,7 @@ func (c CharDev) Pin(chip, line string) (conngpio.PinIO, error) {
 		return nil, fmt.Errorf("%w: %q on %s (%s, %d lines): give a line name such as GPIO17 or an offset below %d",
 			ErrNoPin, line, found.Name(), found.Label(), found.LineCount(), found.LineCount())
 	}
-	return l, nil
+	return newLine(l, found.Path()), nil
 }
 
 // permissionError says who may open the chips and how to be allowed.

@@ -190,27 +190,64 @@ func (b *Button) Run(ctx context.Context, decided func(Event) (handle func(conte
 	return nil
 }
 
-// read is the input loop. Debounce: the level read after each edge is the raw level; once it
-// has stayed unchanged for the debounce time it becomes the stable level, and a change of the
+// read is the input loop. Debounce: the level after each edge is the raw level; once it has
+// stayed unchanged for the debounce time it becomes the stable level, and a change of the
 // stable level is what counts. A bouncing contact changes the raw level many times within
 // the window and the stable level once; two real presses count twice however close they are,
 // as long as each level they go through lasts the debounce time (no lock-out after a press).
+// On an EdgeReader every edge counts at the time the kernel saw it, however late it is read.
 func (b *Button) read(ctx context.Context, emit func(Event)) {
 	st := b.startInput(emit)
 	for ctx.Err() == nil {
-		wait, decided := b.decide(&st, b.cfg.Now(), emit)
-		if decided { // the state moved on: what is due next is computed afresh
-			continue
+		// Edges already queued come first: a decision at "now" must not skip one.
+		e, ok := b.nextEdge(0)
+		if !ok {
+			wait, decided := b.decide(&st, b.cfg.Now(), emit)
+			if decided { // the state moved on: what is due next is computed afresh
+				continue
+			}
+			if e, ok = b.nextEdge(max(wait, time.Millisecond)); !ok {
+				continue
+			}
 		}
-		if !b.cfg.Pin.WaitForEdge(max(wait, time.Millisecond)) {
-			continue
+		// What was due before this edge is decided at the edge's time, then the edge counts.
+		for {
+			if _, decided := b.decide(&st, e.at, emit); !decided {
+				break
+			}
 		}
-		// The driver says an edge happened, not which: the level now is what counts. An edge
-		// that left the level as it was (a glitch shorter than this read) changes nothing.
-		if l := b.Active(); l != st.raw {
-			st.raw, st.rawSince = l, b.cfg.Now()
+		if e.active != st.raw {
+			st.raw, st.rawSince = e.active, e.at
 		}
 	}
+}
+
+// EdgeReader is a pin whose driver tells each edge's level and time as the kernel recorded
+// them (board's GPIO character device lines). Without it, an edge is known only by the level
+// read after it: a press shorter than a stall of the reading goroutine would be lost.
+type EdgeReader interface {
+	// ReadEdge waits up to timeout (0: not at all) for the next edge; ok is false on
+	// timeout or Halt.
+	ReadEdge(timeout time.Duration) (level gpio.Level, at time.Time, ok bool)
+}
+
+type edge struct {
+	active bool
+	at     time.Time
+}
+
+// nextEdge returns the next edge within timeout (0: only one already there).
+func (b *Button) nextEdge(timeout time.Duration) (edge, bool) {
+	if er, ok := b.cfg.Pin.(EdgeReader); ok {
+		l, at, ok := er.ReadEdge(timeout)
+		return edge{b.active(l), at}, ok
+	}
+	// The driver says an edge happened, not which: the level now is what counts. An edge
+	// that left the level as it was (a glitch shorter than this read) changes nothing.
+	if timeout == 0 || !b.cfg.Pin.WaitForEdge(timeout) {
+		return edge{}, false
+	}
+	return edge{b.Active(), b.cfg.Now()}, true
 }
 
 // inputState is what read knows of the input between edges.

@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -185,6 +186,40 @@ func checkBounce(ctx context.Context, h *harness) result {
 		return failf("a clean press after the bounce did not lift: %v", err)
 	}
 	return passf("7 edges in ~7ms counted as one press")
+}
+
+// checkStalledPress presses while lenscap cannot run (SIGSTOP: a board too busy to schedule
+// the button's goroutine): the line is long released when it reads the edges, and the press
+// must still count, from the kernel's record of each edge's direction and time.
+func checkStalledPress(ctx context.Context, h *harness) result {
+	if r, ok := h.needGPIO(); !ok {
+		return r
+	}
+	if s, err := h.fw.state(ctx); err != nil || s.Video.Private {
+		return failf("not live before the press: %v %+v", err, s.Video)
+	}
+	p := h.fw.cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		return failf("SIGSTOP: %v", err)
+	}
+	err := h.press(50 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	if cerr := p.Signal(syscall.SIGCONT); cerr != nil {
+		return failf("SIGCONT: %v", cerr)
+	}
+	if err != nil {
+		return failf("%v", err)
+	}
+	resumed := time.Now()
+	if _, _, err := h.fw.waitState(ctx, 3*time.Second, func(s apiState) bool { return s.Video.Private && s.Video.By == "button" }); err != nil {
+		return failf("a 50ms press while lenscap was stopped for 500ms was lost: %v", err)
+	}
+	took := time.Since(resumed)
+	_ = h.press(50 * time.Millisecond)
+	if _, _, err := h.fw.waitState(ctx, 3*time.Second, func(s apiState) bool { return !s.Video.Private }); err != nil {
+		return failf("a press after the stalled one did not lift: %v", err)
+	}
+	return passf("a 50ms press while lenscap was stopped counted: private %.0fms after SIGCONT", took.Seconds()*1000)
 }
 
 func checkMQTTPhysical(ctx context.Context, h *harness) result {

@@ -117,6 +117,7 @@ var checks = []check{
 	{"button.release", checkButtonRelease},
 	{"button.keyframe-first", checkKeyframeFirst},
 	{"button.bounce", checkBounce},
+	{"button.stalled-press", checkStalledPress},
 	{"mqtt.camera-closed", checkMQTTPhysical},
 	{"journal.verify", checkJournal},
 	{"camera.failure", checkCameraFailure},
@@ -133,9 +134,13 @@ func runChecks(o options) int {
 	h := &harness{opts: o}
 	defer h.cleanup()
 	counts := map[status]int{}
+	var failed []string
 	for _, c := range checks {
 		res := runCheck(ctx, h, c)
 		counts[res.status]++
+		if res.status == statusFail {
+			failed = append(failed, fmt.Sprintf("HIL FAILED %s: %s", c.name, res.detail))
+		}
 		if res.status == statusFail && h.fw != nil {
 			printFailureLog(h.fw.log.tail(2000))
 		}
@@ -145,6 +150,10 @@ func runChecks(o options) int {
 		for _, l := range strings.Split(h.fw.log.tail(25), "\n") {
 			fmt.Println("HIL | " + l)
 		}
+	}
+	// Again at the end, where a log that keeps only its last lines still shows them.
+	for _, f := range failed {
+		fmt.Println(f)
 	}
 	verdict := statusPass
 	if counts[statusFail] > 0 {
