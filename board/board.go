@@ -36,6 +36,9 @@ type Board struct {
 	Button conngpio.PinIn
 	// PrivacyLED and LiveLED are the LEDs' lines; nil when not wired ("none").
 	PrivacyLED, LiveLED conngpio.PinOut
+	// CameraPower and MicPower drive the load switches of the power interlock (NewLinePower);
+	// nil when not wired (the default).
+	CameraPower, MicPower conngpio.PinOut
 	// SimButton is the simulated board's button line, a gpiotest pin: send levels on its
 	// EdgesChan to press it like a real contact (through the same debouncer).
 	SimButton *gpiotest.Pin
@@ -76,10 +79,12 @@ type Options struct {
 }
 
 // GPIOConfig is the configured GPIO chip and lines. An empty field takes the profile's;
-// a pin "none" is not wired.
+// a pin "none" is not wired. The power interlock's lines have no profile default: empty is
+// not wired.
 type GPIOConfig struct {
 	Chip                        string
 	Button, PrivacyLED, LiveLED string
+	CameraPower, MicPower       string
 }
 
 // NoPin is the pin setting for "not wired".
@@ -109,7 +114,7 @@ func (b *Board) Close() {
 	if b == nil {
 		return
 	}
-	for _, p := range []any{b.Button, b.PrivacyLED, b.LiveLED} {
+	for _, p := range []any{b.Button, b.PrivacyLED, b.LiveLED, b.CameraPower, b.MicPower} {
 		if c, ok := p.(interface{ Close() }); ok {
 			c.Close()
 		}

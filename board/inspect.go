@@ -177,6 +177,16 @@ func findPins(b *Board, r *Report, opts Options) {
 	if p := find("live LED", or(g.LiveLED, prof.LiveLED)); p != nil {
 		b.LiveLED = p
 	}
+	if g.CameraPower != "" {
+		if p := find("camera power", g.CameraPower); p != nil {
+			b.CameraPower = p
+		}
+	}
+	if g.MicPower != "" {
+		if p := find("microphone power", g.MicPower); p != nil {
+			b.MicPower = p
+		}
+	}
 }
 
 func configKey(role string) string {
@@ -185,6 +195,10 @@ func configKey(role string) string {
 		return "button_pin"
 	case "privacy LED":
 		return "privacy_led_pin"
+	case "camera power":
+		return "camera_power_pin"
+	case "microphone power":
+		return "mic_power_pin"
 	default:
 		return "live_led_pin"
 	}

@@ -73,6 +73,9 @@ func (d *Device) commitLocked(nxt State, c Change) (Status, error) {
 			"audio_private", nxt.Audio.Private, "seq", nxt.Seq, "took", d.now().Sub(c.At))
 		d.notifyLocked()
 	}
+	if d.powerOffLocked(c) { // after the state is out: the LED and viewers learn of the cut first
+		d.notifyLocked()
+	}
 	return d.statusLocked(), saveErr
 }
 
@@ -132,7 +135,11 @@ func (d *Device) openLocked(kinds ...Kind) error {
 		if src == nil || d.stopped { // after Run, nobody would close it
 			continue
 		}
-		t, err := src.NewTrack()
+		err := d.powerOnLocked(k)
+		var t *Track
+		if err == nil {
+			t, err = src.NewTrack()
+		}
 		if err != nil {
 			d.errs[k] = err.Error()
 			d.log.Error("source failed to open", "kind", k, "err", err)

@@ -61,6 +61,7 @@ func (d *Device) park() {
 	}
 	d.log.Info("no viewer: closing the sources until one comes", "linger", d.cfg.Linger)
 	d.closeAllLocked()
+	d.powerOffLocked(Change{At: d.now()})
 	d.notifyLocked()
 }
 

@@ -31,6 +31,11 @@ type KindStatus struct {
 	Live bool `json:"live"`
 	// Error says why a kind that is not private is not live (a vanished camera).
 	Error string `json:"error,omitempty"`
+	// Powered is false once the kind's power interlock has confirmed its device off; nil
+	// without an interlock. It stays true while an off is not confirmed (fail closed).
+	Powered *bool `json:"powered,omitempty"`
+	// PowerError says why the interlock could not confirm the last switch.
+	PowerError string `json:"power_error,omitempty"`
 }
 
 // Status is the device's privacy state with what its sources are doing.
@@ -72,6 +77,11 @@ type Config struct {
 	Linger   time.Duration
 	// Journal, when set, records every change, refusal, boot state and save failure.
 	Journal Journal
+	// Power is the kinds' power interlocks (power.go); a kind without one is not switched.
+	Power map[Kind]Power
+	// ObservePower, when set, is told how each switch of an interlock went (metrics). It is
+	// called with the device's lock held.
+	ObservePower ObservePowerFunc
 	// Switch, when set, reads a latching privacy switch's position (true: on "private"). It is
 	// read at boot, after the state is loaded and before any source opens: a switch left on
 	// "private" keeps the camera closed through any reboot (its "public" position counts only
@@ -103,8 +113,13 @@ type Device struct {
 	retry    map[Kind]time.Duration
 	sinks    []Sink
 	watchers []func(Status)
-	stopped  bool // Run returned: no source is opened any more
-	unsaved  bool // the state in memory is not (known to be) on disk: Run retries
+	stopped  bool            // Run returned: no source is opened any more
+	on, off  map[Kind]bool   // interlocks confirmed on, confirmed off (power.go)
+	powerErr map[Kind]string // why an interlock's last switch was not confirmed
+	// powerBackoff and powerNext pace the retries of unconfirmed power offs.
+	powerBackoff time.Duration
+	powerNext    time.Time
+	unsaved      bool // the state in memory is not (known to be) on disk: Run retries
 }
 
 // New returns a device over the given drivers (at most one per kind). It opens nothing: Run
@@ -146,6 +161,10 @@ func New(cfg Config, drivers ...Driver) (*Device, error) {
 		tracks:  make(map[Kind]*Track),
 		errs:    make(map[Kind]string),
 		retry:   make(map[Kind]time.Duration),
+
+		on:       make(map[Kind]bool),
+		off:      make(map[Kind]bool),
+		powerErr: make(map[Kind]string),
 	}
 	for _, drv := range drivers {
 		k := drv.Kind()
@@ -211,6 +230,7 @@ func (d *Device) statusLocked() Status {
 	for _, k := range Kinds {
 		t := d.tracks[k] // a track whose source just failed is ended until Run removes it
 		ks := KindStatus{KindState: d.state.Kind(k), Live: t != nil && t.ReadyState() == ReadyStateLive, Error: d.errs[k]}
+		d.powerStatusLocked(k, &ks)
 		if k == KindAudio {
 			st.Audio = ks
 		} else {

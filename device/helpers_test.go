@@ -135,6 +135,7 @@ type rig struct {
 	dir    string
 	video  *devicetest.Driver
 	audio  *devicetest.Driver
+	power  map[device.Kind]*devicetest.Power // with rigOptions.power
 	sink   *fakeSink
 	logs   *syncBuffer
 	dev    *device.Device
@@ -158,6 +159,8 @@ type rigOptions struct {
 	// onDemand sets Config.OnDemand, with linger as Config.Linger.
 	onDemand bool
 	linger   time.Duration
+	// power gives each kind a fake interlock (rig.power).
+	power bool
 }
 
 // newRig makes a device with fresh drivers and a sink, starts its Run and waits until it is
@@ -188,7 +191,13 @@ func newRigWith(t *testing.T, o rigOptions, beforeRun func(*rig)) *rig {
 		sink:  newFakeSink(),
 		logs:  &syncBuffer{},
 	}
+	var power map[device.Kind]device.Power
+	if o.power {
+		r.power = map[device.Kind]*devicetest.Power{device.KindVideo: devicetest.NewPower(r.video), device.KindAudio: devicetest.NewPower(r.audio)}
+		power = map[device.Kind]device.Power{device.KindVideo: r.power[device.KindVideo], device.KindAudio: r.power[device.KindAudio]}
+	}
 	dev, err := device.New(device.Config{
+		Power:    power,
 		Store:    device.NewStore(o.dir),
 		Policy:   o.policy,
 		Logger:   slog.New(slog.NewTextHandler(r.logs, nil)),

@@ -73,6 +73,7 @@ func (d *Device) Run(ctx context.Context) error {
 			d.park()
 		case <-resave.C:
 			d.resave()
+			d.retryPower()
 		case <-d.failC:
 			for k, err := range d.takeFailures() {
 				if delay, ok := d.sourceFailed(k, err); ok {
@@ -109,6 +110,7 @@ func (d *Device) boot() {
 		}
 	}
 	d.openLocked(open...)
+	d.powerOffLocked(Change{At: d.now()}) // what boots private (or idle) is switched off
 	d.notifyLocked()
 }
 
@@ -180,6 +182,7 @@ func (d *Device) shutdown() {
 	defer d.mu.Unlock()
 	d.stopped = true
 	d.closeAllLocked()
+	d.powerOffLocked(Change{At: d.now()})
 }
 
 // loadLocked reads the saved state. Fail closed: a state that cannot be read may have been

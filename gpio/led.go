@@ -67,6 +67,7 @@ type Lights struct {
 	cfg     LightsConfig
 	log     *slog.Logger
 	private atomic.Bool
+	warning atomic.Bool
 	posted  chan struct{}
 }
 
@@ -91,6 +92,20 @@ func (l *Lights) SetPrivate(private bool) {
 	}
 }
 
+// SetWarning says whether a cut could not be confirmed in hardware (the power interlock could
+// not read the device's absence back): the privacy LED then blinks fast, a pattern the owner
+// can tell from "private" and "live". It never blocks.
+func (l *Lights) SetWarning(warn bool) {
+	l.warning.Store(warn)
+	select {
+	case l.posted <- struct{}{}:
+	default:
+	}
+}
+
+// blinkEvery is the privacy LED's half-period while a warning stands.
+const blinkEvery = 125 * time.Millisecond
+
 // Run drives the LEDs until ctx ends, then switches the live LED off (nothing is sent any
 // more) and leaves the privacy LED showing the last state; it returns nil.
 func (l *Lights) Run(ctx context.Context) error {
@@ -106,13 +121,34 @@ func (l *Lights) Run(ctx context.Context) error {
 	set(l.cfg.Privacy, l.private.Load())
 	tick := time.NewTicker(l.cfg.Poll)
 	defer tick.Stop()
+	var blink *time.Ticker // only while a warning stands: an idle camera wakes for nothing
+	var blinkC <-chan time.Time
+	defer func() {
+		if blink != nil {
+			blink.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			set(l.cfg.Live, false)
 			return nil
 		case <-l.posted:
-			set(l.cfg.Privacy, l.private.Load())
+			switch warn := l.warning.Load(); {
+			case warn && blink == nil:
+				blink = time.NewTicker(blinkEvery)
+				blinkC = blink.C
+			case !warn && blink != nil:
+				blink.Stop()
+				blink, blinkC = nil, nil
+			}
+			if blink == nil {
+				set(l.cfg.Privacy, l.private.Load())
+			}
+		case <-blinkC:
+			if l.cfg.Privacy != nil {
+				set(l.cfg.Privacy, !l.cfg.Privacy.On())
+			}
 		case <-tick.C:
 			set(l.cfg.Live, l.cfg.Sending != nil && l.cfg.Sending())
 		}

@@ -72,3 +72,35 @@ func TestLightsFollowTheState(t *testing.T) {
 		}
 	})
 }
+
+func TestThePrivacyLEDBlinksWhileACutIsNotConfirmedInHardware(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		privPin := &gpiotest.Pin{N: "GPIO27"}
+		priv, _ := NewLED(privPin, false)
+		l := NewLights(LightsConfig{Privacy: priv})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- l.Run(ctx) }()
+		l.SetPrivate(true)
+		l.SetWarning(true)
+		synctest.Wait()
+		var levels []gpio.Level
+		for range 8 { // one sample in each half-period, off its edges
+			time.Sleep(blinkEvery)
+			synctest.Wait()
+			levels = append(levels, privPin.Read())
+		}
+		for i := 1; i < len(levels); i++ {
+			if levels[i] == levels[i-1] {
+				t.Fatalf("levels %v: want the LED toggling every %s", levels, blinkEvery)
+			}
+		}
+		l.SetWarning(false) // confirmed after all: steady "private"
+		time.Sleep(time.Second)
+		if privPin.Read() != gpio.High {
+			t.Error("privacy LED not steady on once the warning cleared")
+		}
+		cancel()
+		<-done
+	})
+}

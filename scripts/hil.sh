@@ -2,8 +2,10 @@
 # hil.sh: lenscap on an emulated arm64 board with real Linux drivers (`make hil`).
 #
 # Debian's arm64 kernel boots under qemu-system-aarch64 (TCG, cortex-a72, no network) with vivid
-# (a V4L2 camera), vicodec (a stateful V4L2 memory-to-memory encoder) and gpio-sim (a GPIO chip
-# whose lines the test pulls and reads); ../shared/EMULATED-BOARD.md is the recipe. Inside the
+# (a V4L2 camera), vicodec (a stateful V4L2 memory-to-memory encoder), gpio-sim (a GPIO chip
+# whose lines the test pulls and reads) and a USB audio device on an xHCI controller (a USB
+# device whose authorization the power interlock switches; snd-usb-audio, xhci-pci);
+# ../shared/EMULATED-BOARD.md is the recipe. Inside the
 # guest, /init loads the modules, makes the gpio-sim bank and runs cmd/lenscap-hil, which starts
 # the static arm64 lenscap and prints a PASS/FAIL/SKIP table and a verdict line:
 #   HIL VERDICT: PASS|FAIL pass=N fail=N skip=N
@@ -276,7 +278,10 @@ moddir="$kdir/root/lib/modules/$krel"
 vmlinuz="$kdir/root/boot/vmlinuz-$krel"
 [ -e "$vmlinuz" ] || fail "no kernel at $vmlinuz (package linux-image-$krel:arm64)"
 base="$kdir/base.cpio"
-if [ ! -s "$base" ]; then
+# The modules /init loads (with their dependencies). The list the base was made with is kept
+# beside it (base.cpio.modules): a changed list rebuilds the base.
+base_mods="configfs gpio_sim vivid vicodec xhci_pci snd_usb_audio"
+if [ ! -s "$base" ] || [ "$(cat "$base.modules" 2>/dev/null)" != "$base_mods" ]; then
 	tree="$kdir/base-tree"
 	rm -rf "$tree" && mkdir -p "$tree"/{bin,dev,proc,sys,tmp,run,etc,lib/modules,usr/bin}
 	cp "$kdir/root/bin/busybox" "$tree/bin/busybox"
@@ -301,7 +306,7 @@ if [ ! -s "$base" ]; then
 		for d in $(modinfo -F depends "${path_of[$n]}" | tr , ' '); do visit "$d"; done
 		order+=("$n")
 	}
-	for m in configfs gpio_sim vivid vicodec; do visit "$m"; done
+	for m in $base_mods; do visit "$m"; done
 	: >"$tree/lib/modules/order"
 	for n in "${order[@]}"; do
 		case "${path_of[$n]}" in
@@ -312,6 +317,7 @@ if [ ! -s "$base" ]; then
 		echo "$n" >>"$tree/lib/modules/order"
 	done
 	(cd "$tree" && find . | LC_ALL=C sort | cpio -o -H newc --quiet >"$base.tmp") && mv "$base.tmp" "$base"
+	echo "$base_mods" >"$base.modules"
 	say "        modules: $(tr '\n' ' ' <"$tree/lib/modules/order")"
 fi
 run_dir="$cache/run"
@@ -339,6 +345,7 @@ console="$cache/last-console.log"
 set +e
 timeout --foreground -k 5 "$timeout_s" qemu-system-aarch64 -M virt -cpu cortex-a72 -m 1024 -smp 2 \
 	-display none -serial stdio -monitor none -nic none -no-reboot \
+	-device qemu-xhci -audiodev none,id=snd0 -device usb-audio,audiodev=snd0 \
 	-kernel "$vmlinuz" -initrd "$run_dir/initrd.cpio" \
 	-append "console=ttyAMA0 quiet panic=-1 rdinit=/init" </dev/null 2>&1 |
 	tr -d '\r' | tee "$console" | sed -n '/^HIL/p;/^hil-init:/p;/Kernel panic/p;/ Oops/p'

@@ -287,10 +287,10 @@ func checkLatching(ctx context.Context, h *harness) result {
 	}
 	// The switch is on (private) while lenscap boots.
 	_ = h.chip.pull(lineButton, h.opts.buttonActiveHi)
-	fw, err := h.startProfile(h.variant, true)
+	fw, err := h.startProfile(h.variant, profile{latching: true})
 	if err != nil {
 		_ = h.chip.pull(lineButton, !h.opts.buttonActiveHi)
-		if fw, err2 := h.startProfile(h.variant, false); err2 == nil {
+		if fw, err2 := h.startProfile(h.variant, profile{}); err2 == nil {
 			h.fw = fw
 		}
 		return skipf("issue 4: a latching switch in the board config (%v)", brief(err))

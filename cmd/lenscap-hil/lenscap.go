@@ -39,6 +39,7 @@ type boardParams struct {
 	Camera, Encoder, CodedFormat string // /dev/videoN of vivid's capture node and vicodec's encoder
 	Chip, ChipLabel              string // gpiochipN and its label
 	Button, LEDPrivacy, LEDLive  string // line names
+	CameraPower                  string // the camera's power line, empty: none
 	Listen, StateDir, MQTT, ID   string
 	Board                        string // generic or sim
 	Latching                     bool
@@ -232,6 +233,9 @@ type kindState struct {
 	By      string `json:"by"`
 	Live    *bool  `json:"live"`
 	Error   string `json:"error"`
+	// Powered and PowerError are the power interlock's (absent without one).
+	Powered    *bool  `json:"powered"`
+	PowerError string `json:"power_error"`
 }
 
 func (f *firmware) state(ctx context.Context) (apiState, error) {

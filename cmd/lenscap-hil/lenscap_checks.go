@@ -23,7 +23,7 @@ func checkDoctor(ctx context.Context, h *harness) result {
 	if err := os.MkdirAll("/tmp/hil", 0o700); err != nil {
 		return failf("%v", err)
 	}
-	path, err := h.writeProfile(variantGeneric, false)
+	path, err := h.writeProfile(variantGeneric, profile{})
 	if err != nil {
 		return skipf("v4l2.find-camera, v4l2.find-encoder, gpio.find-chip (%v)", err)
 	}
@@ -70,7 +70,7 @@ func checkStart(ctx context.Context, h *harness) result {
 	h.why = map[variant]string{}
 	for v := variantFull; v <= variantSim; v++ {
 		start := time.Now()
-		fw, err := h.startProfile(v, false)
+		fw, err := h.startProfile(v, profile{})
 		if err != nil {
 			h.why[v] = brief(err)
 			continue
@@ -81,11 +81,20 @@ func checkStart(ctx context.Context, h *harness) result {
 	return failf("lenscap did not start even as --board sim: %s", h.why[variantSim])
 }
 
+// profile is what a check changes in the emulated board's profile.
+type profile struct {
+	latching    bool // the button is a latching switch
+	cameraPower bool // the camera's power interlock on the cam-power line
+}
+
 // writeProfile writes the emulated board's profile (board.yaml.tmpl) for v to a file.
-func (h *harness) writeProfile(v variant, latching bool) (string, error) {
+func (h *harness) writeProfile(v variant, o profile) (string, error) {
 	p := boardParams{Board: v.board(), Listen: "127.0.0.1:0", StateDir: stateDir, MQTT: "mqtt://" + brokerAddr,
-		ID: deviceID, Latching: latching, WithCamera: v == variantFull, WithGPIO: v <= variantSimGPIO,
+		ID: deviceID, Latching: o.latching, WithCamera: v == variantFull, WithGPIO: v <= variantSimGPIO,
 		CodedFormat: h.opts.coded, Button: lineButton, LEDPrivacy: linePriv, LEDLive: lineLive}
+	if o.cameraPower {
+		p.CameraPower = lineCamPower
+	}
 	if v <= variantGeneric && (h.camera == nil || h.encoder == nil) {
 		return "", fmt.Errorf("the camera or the encoder was not found")
 	}
@@ -110,8 +119,8 @@ func (h *harness) writeProfile(v variant, latching bool) (string, error) {
 }
 
 // startProfile starts lenscap on the emulated board's profile for v.
-func (h *harness) startProfile(v variant, latching bool) (*firmware, error) {
-	path, err := h.writeProfile(v, latching)
+func (h *harness) startProfile(v variant, o profile) (*firmware, error) {
+	path, err := h.writeProfile(v, o)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,8 @@ func boardOptions(cfg Config) board.Options {
 		Media: board.MediaConfig{Camera: cfg.Camera, Encoder: cfg.Encoder, EncoderFormat: cfg.EncoderFormat,
 			Audio: cfg.Audio, Width: w, Height: h, FrameRate: cfg.VideoFPS, Bitrate: cfg.VideoBitrate},
 		GPIO: board.GPIOConfig{Chip: cfg.GPIOChip, Button: cfg.ButtonPin,
-			PrivacyLED: cfg.PrivacyLEDPin, LiveLED: cfg.LiveLEDPin},
+			PrivacyLED: cfg.PrivacyLEDPin, LiveLED: cfg.LiveLEDPin,
+			CameraPower: cfg.CameraPowerPin, MicPower: cfg.MicPowerPin},
 	}
 }
 

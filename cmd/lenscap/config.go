@@ -129,6 +129,19 @@ type Config struct {
 	// PrivacyLEDActive and LiveLEDActive are the levels that light them: "high" (the default)
 	// or "low".
 	PrivacyLEDActive, LiveLEDActive string
+	// CameraPowerPin and MicPowerPin are the power interlock's output lines on GPIOChip,
+	// driving load switches on the camera's and the microphone's supply: off (and the device's
+	// absence read back) while the kind is private or idle, on before it opens. Empty or
+	// "none": not wired. CameraPowerActive and MicPowerActive are the levels that power them:
+	// "high" (the default) or "low".
+	CameraPowerPin, MicPowerPin, CameraPowerActive, MicPowerActive string
+	// USBAuthorize deauthorizes the USB device of a camera or microphone that has no power
+	// line while it is private or idle (sysfs authorized=0: no driver, no /dev node). Default
+	// false.
+	USBAuthorize bool
+	// PowerTimeout bounds the wait for a device to vanish after its power went off, and to
+	// appear after it came on. Default 5s.
+	PowerTimeout time.Duration
 	// AudioCodec is "opus" (the default) or "pcmu" (G.711 μ-law).
 	AudioCodec string
 	// SimClip is an Annex-B H.264 file the simulated camera loops instead of its embedded test
@@ -187,7 +200,8 @@ func defaultConfig(p platform) Config {
 		ButtonKinds: []string{"video", "audio"},
 		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: defaultDebounce,
 		PrivacyLEDActive: "high", LiveLEDActive: "high",
-		AudioCodec: "opus", Capture: "always", CaptureLinger: device.DefaultLinger,
+		CameraPowerActive: "high", MicPowerActive: "high", PowerTimeout: 5 * time.Second,
+		AudioCodec: "opus", Capture: "on_demand", CaptureLinger: device.DefaultLinger,
 		MaxViewers: rtc.DefaultMaxViewers, MaxViewersPerCredential: rtc.DefaultMaxViewersPerHolder, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
 		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50",
 		BodyTimeout: 10 * time.Second, MaxConns: 256, MaxConnsPerClient: 32,
@@ -312,6 +326,18 @@ func gpioSettings() []settings.Setting[Config] {
 			func(c *Config) *string { return &c.LiveLEDPin }),
 		configString("live_led_active", "`level` that lights the live LED: high (default) or low",
 			func(c *Config) *string { return &c.LiveLEDActive }),
+		configString("camera_power_pin", "`line` switching the camera's power (interlock; default none)",
+			func(c *Config) *string { return &c.CameraPowerPin }),
+		configString("camera_power_active", "`level` that powers the camera: high (default) or low",
+			func(c *Config) *string { return &c.CameraPowerActive }),
+		configString("mic_power_pin", "`line` switching the microphone's power (interlock; default none)",
+			func(c *Config) *string { return &c.MicPowerPin }),
+		configString("mic_power_active", "`level` that powers the microphone: high (default) or low",
+			func(c *Config) *string { return &c.MicPowerActive }),
+		settings.Bool("usb_authorize", "deauthorize a USB camera or microphone with no power line while private or idle",
+			func(c *Config) *bool { return &c.USBAuthorize }),
+		settings.Duration("power_timeout", "`duration` a device may take to vanish after power off, or appear after power on (default 5s)",
+			func(c *Config) *time.Duration { return &c.PowerTimeout }),
 	}
 }
 

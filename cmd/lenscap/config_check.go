@@ -23,11 +23,12 @@ import (
 func (c *Config) normalize() {
 	for _, p := range []*string{&c.Board, &c.Listen, &c.StateDir, &c.MQTT, &c.ID, &c.Token,
 		&c.TopicPrefix, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.GPIOChip, &c.ButtonPin, &c.ButtonMode,
-		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDPin, &c.PrivacyLEDActive, &c.LiveLEDPin, &c.LiveLEDActive} {
+		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDPin, &c.PrivacyLEDActive, &c.LiveLEDPin, &c.LiveLEDActive,
+		&c.CameraPowerPin, &c.CameraPowerActive, &c.MicPowerPin, &c.MicPowerActive} {
 		*p = strings.TrimSpace(*p)
 	}
 	for _, p := range []*string{&c.Board, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.ButtonMode,
-		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDActive, &c.LiveLEDActive} {
+		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDActive, &c.LiveLEDActive, &c.CameraPowerActive, &c.MicPowerActive} {
 		*p = strings.ToLower(*p)
 	}
 	c.Groups = cleanList(c.Groups, false)
@@ -213,7 +214,8 @@ func (c Config) validateGPIO(bad func(key, format string, args ...any)) {
 	if c.GPIOChip != "" && !gpioChipRE.MatchString(c.GPIOChip) {
 		bad("gpio_chip", "%q: want a chip label, name (gpiochip0) or path (/dev/gpiochip0)", c.GPIOChip)
 	}
-	for _, p := range []struct{ key, v string }{{"button_pin", c.ButtonPin}, {"privacy_led_pin", c.PrivacyLEDPin}, {"live_led_pin", c.LiveLEDPin}} {
+	for _, p := range []struct{ key, v string }{{"button_pin", c.ButtonPin}, {"privacy_led_pin", c.PrivacyLEDPin}, {"live_led_pin", c.LiveLEDPin},
+		{"camera_power_pin", c.CameraPowerPin}, {"mic_power_pin", c.MicPowerPin}} {
 		if p.v != "" && !gpioLineRE.MatchString(p.v) {
 			bad(p.key, "%q: want a line name (GPIO17), an offset (17) or none", p.v)
 		}
@@ -221,7 +223,8 @@ func (c Config) validateGPIO(bad func(key, format string, args ...any)) {
 	if c.ButtonMode != "momentary" && c.ButtonMode != "latching" {
 		bad("button_mode", "%q: want momentary or latching", c.ButtonMode)
 	}
-	for _, p := range []struct{ key, v string }{{"button_active", c.ButtonActive}, {"privacy_led_active", c.PrivacyLEDActive}, {"live_led_active", c.LiveLEDActive}} {
+	for _, p := range []struct{ key, v string }{{"button_active", c.ButtonActive}, {"privacy_led_active", c.PrivacyLEDActive}, {"live_led_active", c.LiveLEDActive},
+		{"camera_power_active", c.CameraPowerActive}, {"mic_power_active", c.MicPowerActive}} {
 		if p.v != "low" && p.v != "high" {
 			bad(p.key, "%q: want low or high", p.v)
 		}
@@ -234,6 +237,9 @@ func (c Config) validateGPIO(bad func(key, format string, args ...any)) {
 	}
 	if c.ButtonHold != 0 && (c.ButtonHold <= c.ButtonDebounce || c.ButtonHold > time.Minute) {
 		bad("button_hold", "%s: want 0 (off), or longer than button_debounce and at most 1m", c.ButtonHold)
+	}
+	if c.PowerTimeout < 100*time.Millisecond || c.PowerTimeout > time.Minute {
+		bad("power_timeout", "%s: want 100ms to 1m", c.PowerTimeout)
 	}
 	if c.ButtonHold != 0 && c.ButtonMode == "latching" {
 		bad("button_hold", "a latching switch has no hold gesture: want 0")

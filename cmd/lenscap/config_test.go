@@ -67,13 +67,14 @@ func TestDefaults(t *testing.T) {
 		ButtonKinds: []string{"video", "audio"},
 		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: 30 * time.Millisecond,
 		PrivacyLEDActive: "high", LiveLEDActive: "high",
+		CameraPowerActive: "high", MicPowerActive: "high", PowerTimeout: 5 * time.Second,
 		AudioCodec: "opus",
 		LogLevel:   "info",
 		LogFormat:  "text",
 		TokenKeys:  []string{}, TokenRevoked: []string{},
 		MaxViewers: 16, MaxViewersPerCredential: 4, WSPing: 15 * time.Second, WSIdle: 45 * time.Second, MaxSDPBytes: 32768,
 		RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50", BodyTimeout: 10 * time.Second,
-		MaxConns: 256, MaxConnsPerClient: 32, Capture: "always", CaptureLinger: 10 * time.Second,
+		MaxConns: 256, MaxConnsPerClient: 32, Capture: "on_demand", CaptureLinger: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -252,6 +253,30 @@ func layerCases() []layerCase {
 			str(func(c Config) string { return c.LiveLEDActive }, "low"),
 			str(func(c Config) string { return c.LiveLEDActive }, "high"),
 			str(func(c Config) string { return c.LiveLEDActive }, "low")},
+		{"camera_power_pin", "GPIO5", "none", "6",
+			str(func(c Config) string { return c.CameraPowerPin }, "GPIO5"),
+			str(func(c Config) string { return c.CameraPowerPin }, "none"),
+			str(func(c Config) string { return c.CameraPowerPin }, "6")},
+		{"camera_power_active", "low", "high", "LOW",
+			str(func(c Config) string { return c.CameraPowerActive }, "low"),
+			str(func(c Config) string { return c.CameraPowerActive }, "high"),
+			str(func(c Config) string { return c.CameraPowerActive }, "low")},
+		{"mic_power_pin", "GPIO6", "7", "none",
+			str(func(c Config) string { return c.MicPowerPin }, "GPIO6"),
+			str(func(c Config) string { return c.MicPowerPin }, "7"),
+			str(func(c Config) string { return c.MicPowerPin }, "none")},
+		{"mic_power_active", "low", "high", "low",
+			str(func(c Config) string { return c.MicPowerActive }, "low"),
+			str(func(c Config) string { return c.MicPowerActive }, "high"),
+			str(func(c Config) string { return c.MicPowerActive }, "low")},
+		{"usb_authorize", "true", "false", "true",
+			func(c Config) bool { return c.USBAuthorize },
+			func(c Config) bool { return !c.USBAuthorize },
+			func(c Config) bool { return c.USBAuthorize }},
+		{"power_timeout", "2s", "500ms", "1m",
+			func(c Config) bool { return c.PowerTimeout == 2*time.Second },
+			func(c Config) bool { return c.PowerTimeout == 500*time.Millisecond },
+			func(c Config) bool { return c.PowerTimeout == time.Minute }},
 		{"audio_codec", "pcmu", "opus", "pcmu",
 			str(func(c Config) string { return c.AudioCodec }, "pcmu"),
 			str(func(c Config) string { return c.AudioCodec }, "opus"),
@@ -452,6 +477,10 @@ privacy_led_pin: GPIO27
 privacy_led_active: low
 live_led_pin: none
 live_led_active: high
+camera_power_pin: GPIO5
+camera_power_active: Low
+usb_authorize: true
+power_timeout: 3s
 audio_codec: PCMU
 log_level: Debug
 log_format: json
@@ -464,11 +493,12 @@ log_format: json
 		TokenKeys: []string{}, TokenRevoked: []string{},
 		MaxViewers: 16, MaxViewersPerCredential: 4, WSPing: 15 * time.Second, WSIdle: 45 * time.Second, MaxSDPBytes: 32768,
 		RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50", BodyTimeout: 10 * time.Second,
-		MaxConns: 256, MaxConnsPerClient: 32, Capture: "always", CaptureLinger: 10 * time.Second,
+		MaxConns: 256, MaxConnsPerClient: 32, Capture: "on_demand", CaptureLinger: 10 * time.Second,
 		TopicPrefix: "home/lenscap", RemoteMayLift: true, ButtonKinds: []string{"video"},
 		GPIOChip: "pinctrl-bcm2711", ButtonPin: "GPIO17", ButtonMode: "latching", ButtonActive: "high",
 		ButtonPull: "down", ButtonDebounce: 20 * time.Millisecond, PrivacyLEDPin: "GPIO27",
 		PrivacyLEDActive: "low", LiveLEDPin: "none", LiveLEDActive: "high",
+		CameraPowerPin: "GPIO5", CameraPowerActive: "low", MicPowerActive: "high", USBAuthorize: true, PowerTimeout: 3 * time.Second,
 		AudioCodec: "pcmu", LogLevel: "debug", LogFormat: "json", ConfigFile: file,
 	}
 	if !reflect.DeepEqual(got, want) {

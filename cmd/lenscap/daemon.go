@@ -142,13 +142,19 @@ func newDevice(cfg Config, b *board.Board, btn *gpio.Button, cuts *cutMetrics, j
 	for _, k := range cfg.ButtonKinds {
 		kinds = append(kinds, device.Kind(k))
 	}
+	power, err := newPower(cfg, b, log.With("component", "power"))
+	if err != nil {
+		return nil, err
+	}
 	dc := device.Config{
-		Store:      device.NewStore(cfg.StateDir),
-		Policy:     device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: kinds},
-		Logger:     log.With("component", "device"),
-		ObserveCut: cuts.Observe,
-		OnDemand:   cfg.Capture == "on_demand",
-		Linger:     cfg.CaptureLinger,
+		Store:        device.NewStore(cfg.StateDir),
+		Policy:       device.Policy{RemoteMayLift: cfg.RemoteMayLift, ButtonKinds: kinds},
+		Logger:       log.With("component", "device"),
+		ObserveCut:   cuts.Observe,
+		OnDemand:     cfg.Capture == "on_demand",
+		Linger:       cfg.CaptureLinger,
+		Power:        power,
+		ObservePower: cuts.ObservePower,
 	}
 	if btn != nil && btn.Mode() == gpio.Latching {
 		dc.Switch = btn.Active // read at boot, before any source opens
@@ -204,6 +210,7 @@ func (d *daemon) stateChanged(st device.Status) {
 		d.mq.StateChanged()
 	}
 	d.lights.SetPrivate(st.Video.Private || st.Audio.Private)
+	d.lights.SetWarning(st.Video.PowerError != "" || st.Audio.PowerError != "")
 }
 
 // viewersChanged tells the device (on demand, it opens or parks the sources) and the broker that

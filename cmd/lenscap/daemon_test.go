@@ -166,7 +166,7 @@ func (d *testDaemon) waitState(t testing.TB, what string, cond func(apiState) bo
 }
 
 func TestAPIPrivacyFollowsTheContract(t *testing.T) {
-	d := startDaemon(t, t.TempDir())
+	d := startDaemon(t, t.TempDir(), "--capture", "always") // live with no viewer
 	if st := d.state(t); st.Board != "sim" || st.Video.Private || !st.Video.Live || !st.Audio.Live {
 		t.Fatalf("initial state %+v", st)
 	}
@@ -238,7 +238,7 @@ func TestCorruptStateFileStartsPrivate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "privacy.json"), []byte("{\x00garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := startDaemon(t, dir)
+	d := startDaemon(t, dir, "--capture", "always") // a lift opens the sources with no viewer
 	st := d.state(t)
 	if !st.Video.Private || !st.Audio.Private || st.Video.By != "boot" || st.Video.Live {
 		t.Fatalf("corrupt state file: %+v", st)
@@ -273,7 +273,7 @@ func TestRunFailsClearlyOnBadConfig(t *testing.T) {
 }
 
 func TestMetricsFollowTheCameraAndTheCut(t *testing.T) {
-	d := startDaemon(t, t.TempDir())
+	d := startDaemon(t, t.TempDir(), "--capture", "always") // capturing with no viewer
 	metric := func(name string) string {
 		t.Helper()
 		code, b := d.do(t, "GET", "/metrics", "", nil)

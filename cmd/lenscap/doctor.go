@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/lenscap/lenscap/board"
+	"github.com/lenscap/lenscap/device"
 )
 
 // errMissing is doctor's exit: something the daemon needs is missing.
@@ -52,7 +53,7 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 		fmt.Fprintf(w, "gpio chip\t%s\t\n", r.Chip)
 	}
 	for _, p := range r.Pins {
-		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Role, p.Line, pinText(cfg, p))
+		fmt.Fprintf(w, "%s\t%s\t%s\n", p.Role, p.Line, pinText(cfg, r.Profile, p))
 	}
 	for _, m := range r.Media {
 		status := "ok"
@@ -65,6 +66,14 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 			status = "ok (" + m.Note + ")"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", m.Role, m.Device, status)
+	}
+	if cfg.USBAuthorize {
+		for _, k := range []struct {
+			kind device.Kind
+			spec string
+		}{{device.KindVideo, orDefault(cfg.Camera, r.Profile.Camera)}, {device.KindAudio, orDefault(cfg.Audio, r.Profile.Audio)}} {
+			fmt.Fprintf(w, "usb authorize\t%s\t%s\n", k.kind, usbDoctorLine(cfg, k.kind, k.spec))
+		}
 	}
 	fmt.Fprintf(w, "https\t%s\t%s\n", cfg.Listen, tlsDoctorLine(cfg, cfg.Board == boardSim))
 	fmt.Fprintf(w, "journal\t%s\t%s\n", cfg.StateDir, journalDoctorLine(cfg.StateDir))
@@ -82,7 +91,7 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 }
 
 // pinText is a pin's status and how it is configured: "ok (active high)".
-func pinText(cfg Config, p board.PinReport) string {
+func pinText(cfg Config, prof board.Profile, p board.PinReport) string {
 	status := "ok"
 	switch {
 	case p.Err != nil:
@@ -99,8 +108,34 @@ func pinText(cfg Config, p board.PinReport) string {
 		detail = "active " + cfg.PrivacyLEDActive
 	case "live LED":
 		detail = "active " + cfg.LiveLEDActive
+	case "camera power":
+		detail = "active " + cfg.CameraPowerActive + ", " + powerNodeText(device.KindVideo, orDefault(cfg.Camera, prof.Camera))
+	case "microphone power":
+		detail = "active " + cfg.MicPowerActive + ", " + powerNodeText(device.KindAudio, orDefault(cfg.Audio, prof.Audio))
 	}
 	return status + " (" + detail + ")"
+}
+
+// powerNodeText says which device node a power line's interlock reads back.
+func powerNodeText(k device.Kind, spec string) string {
+	node, err := board.PowerNode(k, spec)
+	if err != nil {
+		return "cannot confirm: " + err.Error()
+	}
+	return "confirms " + node + " gone"
+}
+
+// usbDoctorLine says which USB device usb_authorize would switch for a kind, or why none.
+func usbDoctorLine(cfg Config, k device.Kind, spec string) string {
+	node, err := board.PowerNode(k, spec)
+	if err != nil {
+		return "not switched: " + err.Error()
+	}
+	p, err := board.NewUSBPower(node, "", "", cfg.PowerTimeout)
+	if err != nil {
+		return "not switched: " + err.Error()
+	}
+	return "ok (" + p.String() + ")"
 }
 
 func holdText(cfg Config) string {

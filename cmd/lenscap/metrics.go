@@ -39,6 +39,8 @@ type metricsSources struct {
 	// Private is the kind's privacy state; Live is true while its source is open and live.
 	Private func(device.Kind) bool
 	Live    func(device.Kind) bool
+	// Powered is false once a kind's power interlock confirmed its device off.
+	Powered func(device.Kind) bool
 	// Viewers is the number of viewer sessions.
 	Viewers func() int
 	// Limits are the limits' settings and counters; nil: not exported.
@@ -50,10 +52,13 @@ type metrics struct {
 	handler http.Handler
 }
 
-// cutMetrics records the durations of cuts. It is made before the device, which reports each
-// cut to it (device.Config.ObserveCut), and registered with the rest by newMetrics.
+// cutMetrics records the durations of cuts and of the power interlock's switches. It is made
+// before the device, which reports each to it (device.Config.ObserveCut, ObservePower), and
+// registered with the rest by newMetrics.
 type cutMetrics struct {
-	hist *prometheus.HistogramVec
+	hist          *prometheus.HistogramVec
+	power         *prometheus.HistogramVec
+	powerFailures *prometheus.CounterVec
 }
 
 func newCutMetrics() *cutMetrics {
@@ -61,8 +66,32 @@ func newCutMetrics() *cutMetrics {
 		Namespace: metricsNamespace, Name: "cut_duration_seconds",
 		Help:    "From a privacy trigger (button edge after debounce, command, API call) to the cut applied: gates closed, state persisted, senders removed, sources closed.",
 		Buckets: cutBuckets,
-	}, []string{"kind", "by"})}
+	}, []string{"kind", "by"}),
+		power: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "power_switch_seconds",
+			Help:    "Power interlock: op=off from the trigger to the device's absence confirmed; op=on from power on to the device present.",
+			Buckets: powerBuckets,
+		}, []string{"kind", "op"}),
+		powerFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "power_failures_total",
+			Help: "Power interlock switches not confirmed: op=off the device stayed (the cut stands), op=on it did not appear.",
+		}, []string{"kind", "op"}),
+	}
 }
+
+// ObservePower records one switch of a kind's power interlock (device.ObservePowerFunc).
+func (c *cutMetrics) ObservePower(k device.Kind, on bool, d time.Duration, err error) {
+	op := map[bool]string{true: "on", false: "off"}[on]
+	if err != nil {
+		c.powerFailures.WithLabelValues(string(k), op).Inc()
+		return
+	}
+	c.power.WithLabelValues(string(k), op).Observe(d.Seconds())
+}
+
+// powerBuckets: a load switch's rail falls in milliseconds, a USB device unbinds in tens, a
+// device re-enumerates in a second or more.
+var powerBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Observe records how long a cut of kind k, made by by (device.By: button, remote, boot), took.
 func (c *cutMetrics) Observe(k device.Kind, by device.By, d time.Duration) {
@@ -125,7 +154,8 @@ func newMetrics(src metricsSources, cuts *cutMetrics) *metrics {
 	if src.Limits != nil {
 		registerLimits(reg, *src.Limits)
 	}
-	reg.MustRegister(cuts.hist)
+	reg.MustRegister(cuts.hist, cuts.power, cuts.powerFailures)
+	perKindBool("powered", "Power interlock: 0 once the kind's device is confirmed off, else 1 (kinds without an interlock: always 1).", src.Powered)
 	return &metrics{handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
 }
 
@@ -173,6 +203,10 @@ func daemonMetricsSources(dev *device.Device, srv *rtc.Server, b *board.Board) m
 		RTPBytes:      func(k device.Kind) uint64 { _, n := srv.Sent(k); return n },
 		Private:       func(k device.Kind) bool { return dev.Status().Kind(k).Private },
 		Live:          func(k device.Kind) bool { return dev.Status().Kind(k).Live },
-		Viewers:       srv.Viewers,
+		Powered: func(k device.Kind) bool {
+			p := dev.Status().Kind(k).Powered
+			return p == nil || *p
+		},
+		Viewers: srv.Viewers,
 	}
 }

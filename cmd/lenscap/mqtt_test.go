@@ -143,10 +143,7 @@ topic read homeassistant/#
 		t.Fatalf("cut ack: %s", ack)
 	}
 	// Acked after the cut: the viewer is renegotiated, the sources are closed, nothing flows.
-	if err := v.WaitFor(ctx, "renegotiation", func(v *rtctest.Viewer) bool {
-		o := v.Offers()
-		return v.OfferCount() > n && strings.Join(o[len(o)-1].Directions, ",") == "inactive,inactive"
-	}); err != nil {
+	if err := v.WaitFor(ctx, "renegotiation", rtctest.NothingSent(n)); err != nil {
 		t.Fatal(err)
 	}
 	st := d.state(t)

@@ -360,3 +360,21 @@ func Receiving(kind string, since time.Time) func(*Viewer) bool {
 		return false
 	}
 }
+
+// NothingSent is a WaitFor condition: an offer after the first n came, and in the latest one no
+// transceiver sends (each is inactive, or recvonly when it was made before the device had a
+// track: a viewer that came while the sources were closed on demand).
+func NothingSent(n int) func(*Viewer) bool {
+	return func(v *Viewer) bool {
+		o := v.Offers()
+		if v.OfferCount() <= n || len(o) == 0 {
+			return false
+		}
+		for _, d := range o[len(o)-1].Directions {
+			if strings.Contains(d, "send") {
+				return false
+			}
+		}
+		return true
+	}
+}
