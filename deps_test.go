@@ -52,11 +52,14 @@ var importRules = map[string]importRule{
 	"gpio": {
 		external: []string{"periph.io/x/conn/"},
 	},
-	// rtc: pion, and the WebSocket library for signalling. Never camera, mqtt, gpio, board.
+	// rtc: pion, and the WebSocket library for signalling; rtc/livekit, LiveKit's SDK (on
+	// pion) and its logging interface. Never camera, mqtt, gpio, board.
 	"rtc": {
 		internal: []string{"device"},
 		external: []string{
 			"github.com/pion/",
+			"github.com/livekit/",
+			"github.com/go-logr/logr",
 			"github.com/coder/websocket",
 			"github.com/gorilla/websocket",
 			"golang.org/x/net/",

@@ -87,6 +87,18 @@ func (s *Source) NewTrack() (*Track, error) {
 	return t, nil
 }
 
+// cloneTrack adds a track cloned from original on the open stream.
+func (s *Source) cloneTrack(original *Track) (*Track, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream == nil || original.ReadyState() == ReadyStateEnded {
+		return nil, fmt.Errorf("device: clone of an ended %s track", s.Kind())
+	}
+	t := &Track{id: fmt.Sprintf("%s-%d", s.idBase, s.nextID.Add(1)), src: s, original: original}
+	s.tracks = append(s.tracks, t)
+	return t, nil
+}
+
 // read delivers the stream's frames to the live tracks until the stream ends.
 func (s *Source) read(st Stream, done chan struct{}) {
 	defer close(done)

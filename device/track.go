@@ -22,9 +22,12 @@ type Track struct {
 
 	mu      sync.Mutex  // held while a frame is handed to the sink, so cut and Stop wait for it
 	ended   atomic.Bool // set under mu; read without it, so a sink may call ReadyState and RequestKeyframe
-	gated   bool        // cut: no frame is delivered any more, though the track may still be live
+	gated   atomic.Bool // cut: no frame is delivered any more, though the track may still be live; set under mu
 	sink    func(Frame)
 	onEnded []func()
+	// original is the track this one was cloned from (nil: none): its gate is this one's too.
+	original *Track
+	clones   []*Track // guarded by mu
 }
 
 // ID is the track's unique id.
@@ -105,20 +108,46 @@ func (t *Track) end() (listeners []func(), ended bool) {
 	return listeners, true
 }
 
-// cut closes the gate: once it returns no frame reaches the sink any more, including one
-// being handed over while it was called.
+// cut closes the gate: once it returns no frame reaches the sink, nor a clone's, any more,
+// including one being handed over while it was called.
 func (t *Track) cut() {
 	t.mu.Lock()
-	t.gated = true
+	t.gated.Store(true)
+	clones := t.clones
 	t.mu.Unlock()
+	for _, c := range clones { // wait for a frame a clone is handing over
+		c.mu.Lock()
+		//lint:ignore SA2001 a barrier: the clone's delivery in progress has ended
+		c.mu.Unlock()
+	}
 }
 
-// deliver hands a frame to the sink unless the track is cut or ended.
+// deliver hands a frame to the sink unless the track (or its original) is cut, or it ended.
 func (t *Track) deliver(f Frame) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ended.Load() || t.gated || t.sink == nil || t.src.hold.blocks(f.CaptureTime) {
+	if t.ended.Load() || t.gated.Load() || t.original != nil && t.original.gated.Load() ||
+		t.sink == nil || t.src.hold.blocks(f.CaptureTime) {
 		return
 	}
 	t.sink(f)
+}
+
+// Clone is MediaStreamTrack.clone(): a new live track on the same source, with its own sink and
+// its own Stop, for a second consumer of the same encoded frames (a publisher into an SFU). It
+// shares the original's gate: once the device cuts the original, the clone delivers nothing
+// more either. The source stays open until the clone is stopped too, so a Sink that clones the
+// tracks it is given stops its clones in RemoveTracks. Cloning an ended track fails.
+func (t *Track) Clone() (*Track, error) {
+	if t.original != nil {
+		return t.original.Clone()
+	}
+	c, err := t.src.cloneTrack(t)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	t.clones = append(t.clones, c)
+	t.mu.Unlock()
+	return c, nil
 }

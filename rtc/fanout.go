@@ -62,7 +62,7 @@ func newFanout(kind device.Kind, c device.Codec, epoch time.Time) *fanout {
 	return &fanout{
 		kind:    kind,
 		pion:    typ,
-		codec:   capability(c),
+		codec:   Capability(c),
 		epoch:   epoch,
 		base:    rand.Uint32(),
 		pk:      packetizer{h264: strings.EqualFold(c.MimeType, webrtc.MimeTypeH264)},
@@ -70,7 +70,9 @@ func newFanout(kind device.Kind, c device.Codec, epoch time.Time) *fanout {
 	}
 }
 
-func capability(c device.Codec) webrtc.RTPCodecCapability {
+// Capability is the pion codec capability of a device codec, with the RTCP feedback lenscap
+// answers for video (NACK, PLI, FIR); rtc/livekit publishes with it too.
+func Capability(c device.Codec) webrtc.RTPCodecCapability {
 	cap := webrtc.RTPCodecCapability{
 		MimeType:    c.MimeType,
 		ClockRate:   c.ClockRate,

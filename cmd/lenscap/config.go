@@ -147,6 +147,8 @@ type Config struct {
 	// SimClip is an Annex-B H.264 file the simulated camera loops instead of its embedded test
 	// pattern (30 fps, starting with an IDR, SPS/PPS before every IDR); empty: the test pattern.
 	SimClip string
+	// LiveKit is the SFU the camera publishes into (livekit_*); its URL empty: none.
+	LiveKit LiveKit
 	// LogLevel is "debug", "info" (the default), "warn" or "error".
 	LogLevel string
 	// LogFormat is "text" (the default) or "json".
@@ -217,7 +219,8 @@ func configSettings() *settings.Table[Config] {
 			return settings.Broker{URL: &c.MQTT, TopicPrefix: &c.TopicPrefix, CA: &c.MQTTCA, Cert: &c.MQTTCert, Key: &c.MQTTKey}
 		})
 	return &settings.Table[Config]{Settings: slices.Concat(
-		hostSettings(), broker, deviceSettings(), accessSettings(), limitSettings(), gpioSettings(), mediaSettings())}
+		hostSettings(), broker, deviceSettings(), accessSettings(), limitSettings(), gpioSettings(), mediaSettings(),
+		livekitSettings())}
 }
 
 // configString is a string setting of Config.

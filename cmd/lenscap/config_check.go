@@ -24,7 +24,8 @@ func (c *Config) normalize() {
 	for _, p := range []*string{&c.Board, &c.Listen, &c.StateDir, &c.MQTT, &c.ID, &c.Token,
 		&c.TopicPrefix, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.GPIOChip, &c.ButtonPin, &c.ButtonMode,
 		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDPin, &c.PrivacyLEDActive, &c.LiveLEDPin, &c.LiveLEDActive,
-		&c.CameraPowerPin, &c.CameraPowerActive, &c.MicPowerPin, &c.MicPowerActive} {
+		&c.CameraPowerPin, &c.CameraPowerActive, &c.MicPowerPin, &c.MicPowerActive,
+		&c.LiveKit.URL, &c.LiveKit.APIKey, &c.LiveKit.APISecret, &c.LiveKit.Token, &c.LiveKit.Room, &c.LiveKit.Identity} {
 		*p = strings.TrimSpace(*p)
 	}
 	for _, p := range []*string{&c.Board, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.ButtonMode,
@@ -129,6 +130,7 @@ func (c Config) Validate() error {
 	c.validateNetwork(bad)
 	c.validateMedia(bad)
 	c.validateGPIO(bad)
+	c.LiveKit.validate(bad)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
@@ -274,6 +276,7 @@ func (c Config) Redacted() Config {
 	if c.Token != "" {
 		r.Token = redactedMark
 	}
+	r.LiveKit = c.LiveKit.redacted()
 	if c.MQTT != "" {
 		if u, err := url.Parse(c.MQTT); err == nil {
 			r.MQTT = u.Redacted()

@@ -66,6 +66,9 @@ func TestInvalidValuesAreRejected(t *testing.T) {
 		{[]string{"--camera-power-pin", "GPIO 5"}, "config: camera_power_pin:"},
 		{[]string{"--mic-power-active", "on"}, "config: mic_power_active:"},
 		{[]string{"--power-timeout", "10ms"}, "config: power_timeout:"},
+		{[]string{"--livekit-url", "sfu.example.org"}, "config: livekit_url:"},
+		{[]string{"--livekit-url", "wss://key:secret@sfu.example.org"}, "config: livekit_url:"},
+		{[]string{"--livekit-api-secret", "short"}, "config: livekit_api_secret:"},
 		{[]string{"--power-timeout", "2m"}, "config: power_timeout:"},
 		{[]string{"--button-hold", "2m"}, "config: button_hold:"},
 		{[]string{"--button-hold", "2s", "--button-mode", "latching"}, "config: button_hold:"},
@@ -155,10 +158,11 @@ func TestMQTTCredentialsArePreservedAndRedacted(t *testing.T) {
 }
 
 func TestLogValueIsRedacted(t *testing.T) {
-	c := mustLoad(t, testPlatform(), []string{"--mqtt", "mqtts://u:hunter2@h", "--token", "tok3n-tok3n-tok3n"}, env(nil))
+	c := mustLoad(t, testPlatform(), []string{"--mqtt", "mqtts://u:hunter2@h", "--token", "tok3n-tok3n-tok3n",
+		"--livekit-api-secret", "livekit-secret-livekit-secret-livekit", "--livekit-token", "eyJlivekit-join-token"}, env(nil))
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
-	for _, secret := range []string{"hunter2", "tok3n-tok3n-tok3n"} {
+	for _, secret := range []string{"hunter2", "tok3n-tok3n-tok3n", "livekit-secret", "eyJlivekit"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("log shows %q: %s", secret, b.String())
 		}

@@ -277,6 +277,30 @@ func layerCases() []layerCase {
 			func(c Config) bool { return c.PowerTimeout == 2*time.Second },
 			func(c Config) bool { return c.PowerTimeout == 500*time.Millisecond },
 			func(c Config) bool { return c.PowerTimeout == time.Minute }},
+		{"livekit_url", "wss://sfu.example.org", "ws://127.0.0.1:7880", "https://sfu.example.org",
+			str(func(c Config) string { return c.LiveKit.URL }, "wss://sfu.example.org"),
+			str(func(c Config) string { return c.LiveKit.URL }, "ws://127.0.0.1:7880"),
+			str(func(c Config) string { return c.LiveKit.URL }, "https://sfu.example.org")},
+		{"livekit_api_key", "APIy", "APIe", "APIf",
+			str(func(c Config) string { return c.LiveKit.APIKey }, "APIy"),
+			str(func(c Config) string { return c.LiveKit.APIKey }, "APIe"),
+			str(func(c Config) string { return c.LiveKit.APIKey }, "APIf")},
+		{"livekit_api_secret", strings.Repeat("y", 32), strings.Repeat("e", 32), strings.Repeat("f", 40),
+			str(func(c Config) string { return c.LiveKit.APISecret }, strings.Repeat("y", 32)),
+			str(func(c Config) string { return c.LiveKit.APISecret }, strings.Repeat("e", 32)),
+			str(func(c Config) string { return c.LiveKit.APISecret }, strings.Repeat("f", 40))},
+		{"livekit_token", "eyJy", "eyJe", "eyJf",
+			str(func(c Config) string { return c.LiveKit.Token }, "eyJy"),
+			str(func(c Config) string { return c.LiveKit.Token }, "eyJe"),
+			str(func(c Config) string { return c.LiveKit.Token }, "eyJf")},
+		{"livekit_room", "hall", "porch", "garden",
+			str(func(c Config) string { return c.LiveKit.Room }, "hall"),
+			str(func(c Config) string { return c.LiveKit.Room }, "porch"),
+			str(func(c Config) string { return c.LiveKit.Room }, "garden")},
+		{"livekit_identity", "cam-y", "cam-e", "cam-f",
+			str(func(c Config) string { return c.LiveKit.Identity }, "cam-y"),
+			str(func(c Config) string { return c.LiveKit.Identity }, "cam-e"),
+			str(func(c Config) string { return c.LiveKit.Identity }, "cam-f")},
 		{"audio_codec", "pcmu", "opus", "pcmu",
 			str(func(c Config) string { return c.AudioCodec }, "pcmu"),
 			str(func(c Config) string { return c.AudioCodec }, "opus"),
@@ -432,8 +456,8 @@ func TestEveryKeyIsAFlagAVariableAndAYAMLKey(t *testing.T) {
 	if !slices.Equal(keys, tested) {
 		t.Errorf("settings %v, layer cases %v: test every key", keys, tested)
 	}
-	// Config has one field per key, plus ConfigFile.
-	if n := reflect.TypeFor[Config]().NumField(); n != len(keys)+1 {
+	// Config has one field per key, plus ConfigFile, and the LiveKit group's.
+	if n := reflect.TypeFor[Config]().NumField() - 1 + reflect.TypeFor[LiveKit]().NumField(); n != len(keys)+1 {
 		t.Errorf("Config has %d fields for %d keys: add the new one to configSettings()", n, len(keys))
 	}
 }

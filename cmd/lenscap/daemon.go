@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lenscap/lenscap/board"
@@ -20,6 +21,7 @@ import (
 	"github.com/lenscap/lenscap/gpio"
 	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/rtc"
+	"github.com/lenscap/lenscap/rtc/livekit"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -50,11 +52,16 @@ type daemon struct {
 	srv      *rtc.Server
 	broker   *mqtt.EmbeddedBroker // nil: no embedded broker
 	mq       *mqtt.Client         // nil: no broker configured
+	room     *livekit.Publisher   // nil: no LiveKit server configured
 	lights   *gpio.Lights
 	limits   *httpLimits // per-client rates and body deadlines, in front of the API
 	conns    *connLimits // connections open at once, in all and per client
 	api      *api
 	http     *http.Server
+
+	// viewers and roomViewers are who wants the media: direct viewers (the rtc server's count)
+	// and the LiveKit room's other participants. On demand, the camera opens for either.
+	viewers, roomViewers atomic.Int64
 }
 
 // runDaemon is `lenscap` with a loaded configuration: it returns nil when ctx ends and
@@ -115,6 +122,9 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	if d.broker, d.mq, err = newMQTT(cfg, d.board, d.dev, d.state, d.verifier.Required(), log); err != nil {
 		return nil, err
 	}
+	if d.room, err = newLiveKit(cfg, d.roomViewersChanged, log.With("component", "livekit")); err != nil {
+		return nil, err
+	}
 	if d.lights, err = newLights(cfg, d.board, d.srv, log); err != nil {
 		return nil, err
 	}
@@ -132,6 +142,9 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 		d.http.TLSConfig = tlsconf.Config(d.tls)
 	}
 	d.dev.AddSink(d.srv)
+	if d.room != nil {
+		d.dev.AddSink(d.room)
+	}
 	d.dev.Watch(d.stateChanged)
 	return d, nil
 }
@@ -209,6 +222,9 @@ func (d *daemon) stateChanged(st device.Status) {
 	if d.mq != nil {
 		d.mq.StateChanged()
 	}
+	if d.room != nil {
+		d.room.StateChanged(st)
+	}
 	d.lights.SetPrivate(st.Video.Private || st.Audio.Private)
 	d.lights.SetWarning(st.Video.PowerError != "" || st.Audio.PowerError != "")
 }
@@ -216,10 +232,18 @@ func (d *daemon) stateChanged(st device.Status) {
 // viewersChanged tells the device (on demand, it opens or parks the sources) and the broker that
 // the number of viewers changed. The rtc server calls it: it must not block, and does not.
 func (d *daemon) viewersChanged(n int) {
-	d.dev.SetDemand(n)
+	d.viewers.Store(int64(n))
+	d.dev.SetDemand(n + int(d.roomViewers.Load()))
 	if d.mq != nil {
 		d.mq.StateChanged()
 	}
+}
+
+// roomViewersChanged is the LiveKit publisher's count of the room's other participants: on
+// demand, they want the media as direct viewers do. It must not block, and does not.
+func (d *daemon) roomViewersChanged(n int) {
+	d.roomViewers.Store(int64(n))
+	d.dev.SetDemand(n + int(d.viewers.Load()))
 }
 
 // run starts every part and returns once ctx has ended and they have all stopped, or with the
@@ -243,6 +267,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	if d.mq != nil {
 		g.Go(d.afterBoot(gctx, func() error { return d.mq.Run(gctx) }))
+	}
+	if d.room != nil {
+		g.Go(d.afterBoot(gctx, func() error { return d.room.Run(gctx) }))
 	}
 	g.Go(func() error {
 		if !d.booted(gctx) {

@@ -77,8 +77,15 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 	}
 	fmt.Fprintf(w, "https\t%s\t%s\n", cfg.Listen, tlsDoctorLine(cfg, cfg.Board == boardSim))
 	fmt.Fprintf(w, "journal\t%s\t%s\n", cfg.StateDir, journalDoctorLine(cfg.StateDir))
-	w.Flush()
 	missing := r.Missing()
+	if cfg.LiveKit.URL != "" {
+		line, err := livekitDoctorLine(cfg)
+		fmt.Fprintf(w, "livekit\t%s\t%s\n", cfg.LiveKit.URL, line)
+		if err != nil {
+			missing = append(missing, "livekit "+cfg.LiveKit.URL+": "+err.Error())
+		}
+	}
+	w.Flush()
 	if len(missing) == 0 {
 		fmt.Fprintln(out, "nothing missing")
 		return nil

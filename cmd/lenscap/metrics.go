@@ -7,6 +7,7 @@ import (
 	"github.com/lenscap/lenscap/board"
 	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/rtc"
+	"github.com/lenscap/lenscap/rtc/livekit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -45,6 +46,8 @@ type metricsSources struct {
 	Viewers func() int
 	// Limits are the limits' settings and counters; nil: not exported.
 	Limits *limitSources
+	// Room is the LiveKit publisher; nil: none configured.
+	Room *livekit.Publisher
 }
 
 // metrics is lenscap's Prometheus registry: it serves /metrics (ServeHTTP).
@@ -154,6 +157,9 @@ func newMetrics(src metricsSources, cuts *cutMetrics) *metrics {
 	if src.Limits != nil {
 		registerLimits(reg, *src.Limits)
 	}
+	if src.Room != nil {
+		registerLiveKit(reg, src.Room)
+	}
 	reg.MustRegister(cuts.hist, cuts.power, cuts.powerFailures)
 	perKindBool("powered", "Power interlock: 0 once the kind's device is confirmed off, else 1 (kinds without an interlock: always 1).", src.Powered)
 	return &metrics{handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
@@ -176,6 +182,7 @@ func (d *daemon) metricsSources() metricsSources {
 		SDPRefused: d.srv.SDPRefused, IdleDropped: d.srv.IdleDropped, RateLimited: d.limits.Limited,
 		SlowBodies: d.limits.SlowBodies, Clients: d.limits.Clients,
 		ConnsRefused: d.conns.Refused, Conns: d.conns.Open}
+	src.Room = d.room
 	return src
 }
 

@@ -42,6 +42,9 @@ type Options struct {
 	// OnClose, when set, is called as a stream's Close begins (tests check what has happened
 	// by then: the tracks stopped, the state persisted).
 	OnClose func()
+	// Stamp puts each frame's capture time in its payload (Stamped reads it back), for tests
+	// whose packets pass through a server that rewrites RTP timestamps (an SFU).
+	Stamp bool
 }
 
 // DefaultCodec returns the codec a Driver of kind k reports when Options.Codec is zero.
@@ -411,12 +414,13 @@ func (s *stream) captureLocked() device.Frame {
 	d.notifyLocked()
 	now := time.Now()
 	s.next = now.Add(d.opts.Interval)
-	return device.Frame{
-		Data:        d.payload(key),
-		CaptureTime: d.opts.Now(),
-		Duration:    d.frameDuration(),
-		Keyframe:    key,
+	f := device.Frame{CaptureTime: d.opts.Now(), Duration: d.frameDuration(), Keyframe: key}
+	if d.opts.Stamp {
+		f.Data = d.stamped(key, f.CaptureTime)
+	} else {
+		f.Data = d.payload(key)
 	}
+	return f
 }
 
 // RequestKeyframe implements device.Stream: the next frame captured is a keyframe.
