@@ -2,6 +2,7 @@ package livekit_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/lenscap/lenscap/device/devicetest"
 	"github.com/lenscap/lenscap/rtc/livekit"
 	"github.com/lenscap/lenscap/rtc/livekit/livekittest"
+	"github.com/livekit/protocol/auth"
 )
 
 // camera is a device over stamped fake drivers (each frame carries its capture time in its
@@ -199,5 +201,54 @@ func TestAfterAServerRestartWhileLiveTheCutStillUnpublishes(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if m := len(sub2.Packets()); m != n {
 		t.Fatalf("%d packets after the cut", m-n)
+	}
+}
+
+func TestATokenMintedElsewhereJoinsAndPublishes(t *testing.T) {
+	srv := livekittest.Start(t)
+	at := auth.NewAccessToken(livekittest.Key, livekittest.Secret)
+	at.SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: "porch", CanUpdateOwnMetadata: new(true)}).
+		SetIdentity("porch-cam").SetValidFor(time.Hour)
+	token, err := at.ToJWT()
+	if err != nil {
+		t.Fatal(err)
+	}
+	video := devicetest.NewDriver(device.KindVideo, devicetest.Options{Interval: 33 * time.Millisecond})
+	dev, err := device.New(device.Config{Store: device.NewStore(t.TempDir())}, video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := livekit.New(livekit.Config{URL: srv.URL, Token: token, Room: "porch", Identity: "porch-cam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.AddSink(pub)
+	dev.Watch(pub.StateChanged)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = dev.Run(ctx); done <- struct{}{} }()
+	go func() { _ = pub.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	sub := livekittest.Subscribe(t, srv, "porch", "neighbour")
+	if err := sub.WaitFor(15*time.Second, "video", livekittest.Receiving("video", time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.WaitFor(5*time.Second, "attributes", func(s *livekittest.Subscriber) bool {
+		return s.Attributes("porch-cam")["lenscap.video.private"] == "false"
+	}); err != nil {
+		t.Fatalf("%v: %v", err, sub.Attributes("porch-cam"))
+	}
+}
+
+func TestNewRefusesAnIncompleteConfiguration(t *testing.T) {
+	for _, c := range []livekit.Config{
+		{Room: "r", Identity: "i", APIKey: "k", APISecret: "s"},                            // no URL
+		{URL: "ws://x", Room: "r", Identity: "i"},                                          // no credentials
+		{URL: "ws://x", Room: "r", Identity: "i", APIKey: "k"},                             // a key without its secret
+		{URL: "ws://x", Room: "r", Identity: "i", APIKey: "k", APISecret: "s", Token: "t"}, // both
+	} {
+		if _, err := livekit.New(c); !errors.Is(err, livekit.ErrConfig) {
+			t.Errorf("New(%+v) = %v, want ErrConfig", c, err)
+		}
 	}
 }
