@@ -13,6 +13,7 @@ import (
 	"github.com/lenscap/lenscap/device/devicetest"
 	"github.com/lenscap/lenscap/rtc"
 	"github.com/lenscap/lenscap/rtc/rtctest"
+	"github.com/pion/webrtc/v4"
 )
 
 // rig is a device with fake drivers, served by an rtc.Server on a loopback HTTP server.
@@ -32,6 +33,9 @@ type rigOptions struct {
 	// limits, as rtc.Config has them (zero: the defaults)
 	maxViewers                int
 	pingInterval, idleTimeout time.Duration
+	// iceServers and policy, as rtc.Config has them
+	iceServers func() []webrtc.ICEServer
+	policy     webrtc.ICETransportPolicy
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -58,6 +62,9 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		WSPingInterval: o.pingInterval,
 		WSIdleTimeout:  o.idleTimeout,
 		State:          func() any { return dev.Status() },
+
+		ICEServers:         o.iceServers,
+		ICETransportPolicy: o.policy,
 	}, map[device.Kind]device.Codec{
 		device.KindVideo: r.video.Codec(),
 		device.KindAudio: r.audio.Codec(),

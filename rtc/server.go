@@ -57,6 +57,11 @@ type Config struct {
 	// (a power of two). Zero means 256: about two seconds of 720p30 for ~400 KB per sender,
 	// where pion's default keeps 1.5 MB.
 	NACKBufferPackets uint16
+	// ICEServers returns the STUN and TURN servers of a new viewer session (called once per
+	// session, so that TURN credentials can be minted for it); nil: none, host candidates only.
+	ICEServers func() []webrtc.ICEServer
+	// ICETransportPolicy "relay" makes the camera's connections use TURN relays only.
+	ICETransportPolicy webrtc.ICETransportPolicy
 	// State returns the privacy state to show WebSocket viewers (marshalled as JSON).
 	State func() any
 	// OnViewers is told the number of viewers when it changes. It must not block.
@@ -354,8 +359,8 @@ func ended(st webrtc.PeerConnectionState) bool {
 }
 
 // newPeer makes a connection for a viewer, with one transceiver per kind.
-func (s *Server) newPeer() (*Conn, error) {
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+func (s *Server) newPeer(cfg webrtc.Configuration) (*Conn, error) {
+	pc, err := s.api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("rtc: new peer connection: %w", err)
 	}

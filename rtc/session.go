@@ -23,6 +23,10 @@ type message struct {
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	State     any                      `json:"state,omitempty"`
 	Error     string                   `json:"error,omitempty"`
+	// ICEServers and ICETransportPolicy ("config", before the first offer) configure the
+	// viewer's connection.
+	ICEServers         []iceServer `json:"iceServers,omitempty"`
+	ICETransportPolicy string      `json:"iceTransportPolicy,omitempty"`
 }
 
 // gatherTimeout bounds the wait for our own ICE candidates before an offer or answer.
@@ -133,7 +137,12 @@ func (ss *wsSession) start(ctx context.Context) error {
 	if err := ss.send(ctx, message{Type: "state", State: ss.srv.cfg.State()}); err != nil {
 		return err
 	}
-	conn, err := ss.srv.newPeer()
+	servers, cfg := ss.srv.sessionICE()
+	if err := ss.send(ctx, message{Type: "config", ICEServers: browserICE(servers),
+		ICETransportPolicy: policyName(cfg.ICETransportPolicy)}); err != nil {
+		return err
+	}
+	conn, err := ss.srv.newPeer(cfg)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,8 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sl.release() // a no-op once the session has it
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	servers, cfg := s.sessionICE()
+	pc, err := s.api.NewPeerConnection(cfg)
 	if err != nil {
 		http.Error(w, "cannot create a connection", http.StatusInternalServerError)
 		return
@@ -77,6 +78,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	}()
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+ws.id)
+	addICELinks(w.Header(), servers)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, pc.LocalDescription().SDP)
 }

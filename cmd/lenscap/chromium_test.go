@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lenscap/lenscap/rtc/rtctest"
 	"github.com/lenscap/lenscap/rtc/rtctest/chromiumtest"
 )
 
@@ -98,5 +99,32 @@ func TestChromiumViewerSeesTheButtonCutAndTheLift(t *testing.T) {
 	t.Logf("page events: %v", events)
 	if exc := b.Exceptions(); len(exc) > 0 {
 		t.Errorf("page exceptions: %v", exc)
+	}
+}
+
+func TestChromiumWatchesACameraThatOnlyUsesTURN(t *testing.T) {
+	turn := rtctest.StartTURN(t)
+	d := startDaemon(t, t.TempDir(), "--ice-servers", turn.URL, "--turn-secret", turn.Secret, "--ice-transport-policy", "relay")
+	b := chromiumtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := b.Navigate(ctx, d.url+"/"); err != nil {
+		t.Fatal(err)
+	}
+	waitDecoding(ctx, t, b, 0)
+	// The camera offers relay candidates only: the pair the browser uses ends at the relay.
+	js := `(async () => { const s = await window.lenscap.pc.getStats(); let pair = null, remote = {};
+	  s.forEach(r => { if (r.type === 'candidate-pair' && r.state === 'succeeded' && r.nominated) pair = r;
+	    if (r.type === 'remote-candidate') remote[r.id] = r.candidateType; });
+	  return pair ? remote[pair.remoteCandidateId] : 'none'; })()`
+	var typ string
+	if err := b.Eval(ctx, js, &typ); err != nil {
+		t.Fatal(err)
+	}
+	if typ != "relay" {
+		t.Errorf("the browser's selected pair ends at a %q candidate, want relay", typ)
+	}
+	if turn.Allocations() == 0 {
+		t.Error("turnserver logged no allocation")
 	}
 }

@@ -149,6 +149,8 @@ type Config struct {
 	SimClip string
 	// LiveKit is the SFU the camera publishes into (livekit_*); its URL empty: none.
 	LiveKit LiveKit
+	// ICE is the STUN and TURN servers for viewers off the camera's network (ice_*, turn_*).
+	ICE ICE
 	// LogLevel is "debug", "info" (the default), "warn" or "error".
 	LogLevel string
 	// LogFormat is "text" (the default) or "json".
@@ -203,6 +205,7 @@ func defaultConfig(p platform) Config {
 		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: defaultDebounce,
 		PrivacyLEDActive: "high", LiveLEDActive: "high",
 		CameraPowerActive: "high", MicPowerActive: "high", PowerTimeout: 5 * time.Second,
+		ICE:        ICE{TTL: 24 * time.Hour, Policy: "all"},
 		AudioCodec: "opus", Capture: "on_demand", CaptureLinger: device.DefaultLinger,
 		MaxViewers: rtc.DefaultMaxViewers, MaxViewersPerCredential: rtc.DefaultMaxViewersPerHolder, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
 		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50",
@@ -220,7 +223,7 @@ func configSettings() *settings.Table[Config] {
 		})
 	return &settings.Table[Config]{Settings: slices.Concat(
 		hostSettings(), broker, deviceSettings(), accessSettings(), limitSettings(), gpioSettings(), mediaSettings(),
-		livekitSettings())}
+		livekitSettings(), iceSettings())}
 }
 
 // configString is a string setting of Config.

@@ -25,7 +25,8 @@ func (c *Config) normalize() {
 		&c.TopicPrefix, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.GPIOChip, &c.ButtonPin, &c.ButtonMode,
 		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDPin, &c.PrivacyLEDActive, &c.LiveLEDPin, &c.LiveLEDActive,
 		&c.CameraPowerPin, &c.CameraPowerActive, &c.MicPowerPin, &c.MicPowerActive,
-		&c.LiveKit.URL, &c.LiveKit.APIKey, &c.LiveKit.APISecret, &c.LiveKit.Token, &c.LiveKit.Room, &c.LiveKit.Identity} {
+		&c.LiveKit.URL, &c.LiveKit.APIKey, &c.LiveKit.APISecret, &c.LiveKit.Token, &c.LiveKit.Room, &c.LiveKit.Identity,
+		&c.ICE.Username, &c.ICE.Credential, &c.ICE.Secret, &c.ICE.Policy} {
 		*p = strings.TrimSpace(*p)
 	}
 	for _, p := range []*string{&c.Board, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.ButtonMode,
@@ -35,6 +36,8 @@ func (c *Config) normalize() {
 	c.Groups = cleanList(c.Groups, false)
 	c.TokenKeys = cleanList(c.TokenKeys, false)
 	c.TokenRevoked = cleanList(c.TokenRevoked, false)
+	c.ICE.Servers = cleanList(c.ICE.Servers, false)
+	c.ICE.Policy = strings.ToLower(c.ICE.Policy)
 	c.ButtonKinds = cleanList(c.ButtonKinds, true)
 	c.MQTT = mqtt.BrokerURLWithPort(c.MQTT)
 }
@@ -131,6 +134,7 @@ func (c Config) Validate() error {
 	c.validateMedia(bad)
 	c.validateGPIO(bad)
 	c.LiveKit.validate(bad)
+	c.ICE.validate(bad)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		bad("log_level", "%q: want debug, info, warn or error", c.LogLevel)
 	}
@@ -277,6 +281,8 @@ func (c Config) Redacted() Config {
 		r.Token = redactedMark
 	}
 	r.LiveKit = c.LiveKit.redacted()
+	r.ICE = c.ICE.redacted()
+	r.ICE.Servers = slices.Clone(c.ICE.Servers)
 	if c.MQTT != "" {
 		if u, err := url.Parse(c.MQTT); err == nil {
 			r.MQTT = u.Redacted()

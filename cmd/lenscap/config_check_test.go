@@ -69,6 +69,10 @@ func TestInvalidValuesAreRejected(t *testing.T) {
 		{[]string{"--livekit-url", "sfu.example.org"}, "config: livekit_url:"},
 		{[]string{"--livekit-url", "wss://key:secret@sfu.example.org"}, "config: livekit_url:"},
 		{[]string{"--livekit-api-secret", "short"}, "config: livekit_api_secret:"},
+		{[]string{"--ice-servers", "http://stun.example.org"}, "config: ice_servers:"},
+		{[]string{"--turn-secret", "0123456789abcdef", "--turn-credential", "x"}, "config: turn_secret:"},
+		{[]string{"--turn-ttl", "10s"}, "config: turn_ttl:"},
+		{[]string{"--ice-transport-policy", "none"}, "config: ice_transport_policy:"},
 		{[]string{"--power-timeout", "2m"}, "config: power_timeout:"},
 		{[]string{"--button-hold", "2m"}, "config: button_hold:"},
 		{[]string{"--button-hold", "2s", "--button-mode", "latching"}, "config: button_hold:"},
@@ -159,16 +163,23 @@ func TestMQTTCredentialsArePreservedAndRedacted(t *testing.T) {
 
 func TestLogValueIsRedacted(t *testing.T) {
 	c := mustLoad(t, testPlatform(), []string{"--mqtt", "mqtts://u:hunter2@h", "--token", "tok3n-tok3n-tok3n",
-		"--livekit-api-secret", "livekit-secret-livekit-secret-livekit", "--livekit-token", "eyJlivekit-join-token"}, env(nil))
+		"--livekit-api-secret", "livekit-secret-livekit-secret-livekit", "--livekit-token", "eyJlivekit-join-token",
+		"--turn-secret", "turn-rest-secret-2"}, env(nil))
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
-	for _, secret := range []string{"hunter2", "tok3n-tok3n-tok3n", "livekit-secret", "eyJlivekit"} {
+	for _, secret := range []string{"hunter2", "tok3n-tok3n-tok3n", "livekit-secret", "eyJlivekit", "turn-password-1", "turn-rest-secret-2"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("log shows %q: %s", secret, b.String())
 		}
 	}
 	if !strings.Contains(b.String(), "config.mqtt=mqtts://u:xxxxx@h:8883") {
 		t.Errorf("log lacks the redacted URL: %s", b.String())
+	}
+	c = mustLoad(t, testPlatform(), []string{"--turn-username", "cam", "--turn-credential", "turn-password-1"}, env(nil))
+	b.Reset()
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
+	if strings.Contains(b.String(), "turn-password-1") {
+		t.Errorf("log shows the TURN password: %s", b.String())
 	}
 }
 

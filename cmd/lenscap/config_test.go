@@ -68,6 +68,7 @@ func TestDefaults(t *testing.T) {
 		ButtonMode:  "momentary", ButtonActive: "low", ButtonPull: "up", ButtonDebounce: 30 * time.Millisecond,
 		PrivacyLEDActive: "high", LiveLEDActive: "high",
 		CameraPowerActive: "high", MicPowerActive: "high", PowerTimeout: 5 * time.Second,
+		ICE:        ICE{Servers: []string{}, TTL: 24 * time.Hour, Policy: "all"},
 		AudioCodec: "opus",
 		LogLevel:   "info",
 		LogFormat:  "text",
@@ -301,6 +302,30 @@ func layerCases() []layerCase {
 			str(func(c Config) string { return c.LiveKit.Identity }, "cam-y"),
 			str(func(c Config) string { return c.LiveKit.Identity }, "cam-e"),
 			str(func(c Config) string { return c.LiveKit.Identity }, "cam-f")},
+		{"ice_servers", "[stun:y.example.org]", "stun:e.example.org,turn:e.example.org:3478", "turns:f.example.org",
+			list(func(c Config) []string { return c.ICE.Servers }, "stun:y.example.org"),
+			list(func(c Config) []string { return c.ICE.Servers }, "stun:e.example.org", "turn:e.example.org:3478"),
+			list(func(c Config) []string { return c.ICE.Servers }, "turns:f.example.org")},
+		{"turn_username", "y", "e", "f",
+			str(func(c Config) string { return c.ICE.Username }, "y"),
+			str(func(c Config) string { return c.ICE.Username }, "e"),
+			str(func(c Config) string { return c.ICE.Username }, "f")},
+		{"turn_credential", "ycred", "ecred", "fcred",
+			str(func(c Config) string { return c.ICE.Credential }, "ycred"),
+			str(func(c Config) string { return c.ICE.Credential }, "ecred"),
+			str(func(c Config) string { return c.ICE.Credential }, "fcred")},
+		{"turn_secret", strings.Repeat("y", 16), strings.Repeat("e", 16), strings.Repeat("f", 20),
+			str(func(c Config) string { return c.ICE.Secret }, strings.Repeat("y", 16)),
+			str(func(c Config) string { return c.ICE.Secret }, strings.Repeat("e", 16)),
+			str(func(c Config) string { return c.ICE.Secret }, strings.Repeat("f", 20))},
+		{"turn_ttl", "1h", "10m", "48h",
+			func(c Config) bool { return c.ICE.TTL == time.Hour },
+			func(c Config) bool { return c.ICE.TTL == 10*time.Minute },
+			func(c Config) bool { return c.ICE.TTL == 48*time.Hour }},
+		{"ice_transport_policy", "relay", "all", "RELAY",
+			str(func(c Config) string { return c.ICE.Policy }, "relay"),
+			str(func(c Config) string { return c.ICE.Policy }, "all"),
+			str(func(c Config) string { return c.ICE.Policy }, "relay")},
 		{"audio_codec", "pcmu", "opus", "pcmu",
 			str(func(c Config) string { return c.AudioCodec }, "pcmu"),
 			str(func(c Config) string { return c.AudioCodec }, "opus"),
@@ -457,7 +482,8 @@ func TestEveryKeyIsAFlagAVariableAndAYAMLKey(t *testing.T) {
 		t.Errorf("settings %v, layer cases %v: test every key", keys, tested)
 	}
 	// Config has one field per key, plus ConfigFile, and the LiveKit group's.
-	if n := reflect.TypeFor[Config]().NumField() - 1 + reflect.TypeFor[LiveKit]().NumField(); n != len(keys)+1 {
+	n := reflect.TypeFor[Config]().NumField() - 2 + reflect.TypeFor[LiveKit]().NumField() + reflect.TypeFor[ICE]().NumField()
+	if n != len(keys)+1 {
 		t.Errorf("Config has %d fields for %d keys: add the new one to configSettings()", n, len(keys))
 	}
 }
@@ -523,6 +549,7 @@ log_format: json
 		ButtonPull: "down", ButtonDebounce: 20 * time.Millisecond, PrivacyLEDPin: "GPIO27",
 		PrivacyLEDActive: "low", LiveLEDPin: "none", LiveLEDActive: "high",
 		CameraPowerPin: "GPIO5", CameraPowerActive: "low", MicPowerActive: "high", USBAuthorize: true, PowerTimeout: 3 * time.Second,
+		ICE:        ICE{Servers: []string{}, TTL: 24 * time.Hour, Policy: "all"},
 		AudioCodec: "pcmu", LogLevel: "debug", LogFormat: "json", ConfigFile: file,
 	}
 	if !reflect.DeepEqual(got, want) {

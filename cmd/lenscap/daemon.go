@@ -193,6 +193,8 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 		WSIdleTimeout:       d.cfg.WSIdle,
 		MaxSDPBytes:         d.cfg.MaxSDPBytes,
 		State:               func() any { return d.state() },
+		ICEServers:          d.cfg.ICE.sessionServers(d.cfg.ID, time.Now),
+		ICETransportPolicy:  d.cfg.ICE.policy(),
 		OnViewers:           d.viewersChanged,
 	}, codecs)
 }

@@ -66,6 +66,7 @@ type Viewer struct {
 	packets []Packet
 	offers  []Offer
 	states  []json.RawMessage
+	configs [][]byte // "config" messages, as received
 	errs    []string
 	byes    int
 	nOffers int // offers received, including those no longer kept
@@ -196,6 +197,8 @@ func (v *Viewer) signal() {
 			}
 		case "state":
 			v.record(func() { v.states = keepLast(append(v.states, m.State), v.opts.Keep) })
+		case "config":
+			v.record(func() { v.configs = append(v.configs, data) })
 		case "error":
 			v.record(func() { v.errs = append(v.errs, m.Error) })
 		case "bye":
@@ -289,6 +292,20 @@ func (v *Viewer) States() []json.RawMessage {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return append([]json.RawMessage(nil), v.states...)
+}
+
+// Configs returns the "config" messages received so far (the camera's ICE servers).
+func (v *Viewer) Configs() [][]byte {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([][]byte(nil), v.configs...)
+}
+
+// SelectedPair is the candidate pair the viewer's connection uses now (nil before one is
+// chosen): its remote candidate is the camera's (a relay candidate when the camera goes
+// through TURN).
+func (v *Viewer) SelectedPair() (*webrtc.ICECandidatePair, error) {
+	return v.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 }
 
 // Errors returns the error messages received so far.
