@@ -2,6 +2,7 @@ package rtc_test
 
 import (
 	"encoding/json"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -87,6 +88,32 @@ func TestACameraOnRelayOnlyReachesItsViewerThroughTURN(t *testing.T) {
 	for _, p := range v.Packets() {
 		if ct := r.srv.CaptureTime(device.Kind(p.Kind), p.Timestamp); !ct.Before(cut) {
 			t.Fatalf("%s packet of a frame captured %s after the cut, through the relay", p.Kind, ct.Sub(cut))
+		}
+	}
+}
+
+func TestAViewerWithoutUDPWatchesOverICETCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	r := newRig(t, rigOptions{iceTCP: ln})
+	ctx := ctxFor(t, 20*time.Second)
+	v := r.dial(ctx, rtctest.Options{TCP: true})
+	must(t, v.WaitFor(ctx, "video over TCP", rtctest.Receiving("video", time.Time{})))
+	pair, err := v.SelectedPair()
+	must(t, err)
+	if pair == nil || pair.Remote.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("selected pair %v: want the camera's TCP candidate", pair)
+	}
+	n := v.OfferCount()
+	cut := time.Now()
+	if _, err := r.dev.PressButton(ctx, cut); err != nil {
+		t.Fatal(err)
+	}
+	must(t, v.WaitFor(ctx, "the cut's offer", rtctest.NothingSent(n)))
+	time.Sleep(300 * time.Millisecond)
+	for _, p := range v.Packets() {
+		if ct := r.srv.CaptureTime(device.Kind(p.Kind), p.Timestamp); !ct.Before(cut) {
+			t.Fatalf("%s packet of a frame captured %s after the cut, over TCP", p.Kind, ct.Sub(cut))
 		}
 	}
 }

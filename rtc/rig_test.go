@@ -3,6 +3,7 @@ package rtc_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -36,6 +37,7 @@ type rigOptions struct {
 	// iceServers and policy, as rtc.Config has them
 	iceServers func() []webrtc.ICEServer
 	policy     webrtc.ICETransportPolicy
+	iceTCP     net.Listener
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -65,6 +67,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 
 		ICEServers:         o.iceServers,
 		ICETransportPolicy: o.policy,
+		ICETCP:             o.iceTCP,
 	}, map[device.Kind]device.Codec{
 		device.KindVideo: r.video.Codec(),
 		device.KindAudio: r.audio.Codec(),

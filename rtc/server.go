@@ -62,6 +62,9 @@ type Config struct {
 	ICEServers func() []webrtc.ICEServer
 	// ICETransportPolicy "relay" makes the camera's connections use TURN relays only.
 	ICETransportPolicy webrtc.ICETransportPolicy
+	// ICETCP, when set, is a TCP listener the connections also offer passive ICE-TCP candidates
+	// on (RFC 6544), for viewers whose networks block UDP. The server closes it.
+	ICETCP net.Listener
 	// State returns the privacy state to show WebSocket viewers (marshalled as JSON).
 	State func() any
 	// OnViewers is told the number of viewers when it changes. It must not block.
@@ -73,7 +76,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	api     *webrtc.API
-	fanouts []*fanout // one per kind the device has, video first
+	fanouts []*fanout  // one per kind the device has, video first
+	tcpMux  ice.TCPMux // passive ICE-TCP on Config.ICETCP; nil: none
 
 	mu       sync.Mutex
 	sessions map[viewer]string // each session's holder (WithViewer), "" for none
@@ -174,6 +178,16 @@ func (s *Server) newAPI() (*webrtc.API, error) {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if s.cfg.ICETCP != nil {
+		var lg logging.LeveledLogger // nil: pion's default (warnings to stderr)
+		if s.cfg.PionLogger != nil {
+			lg = s.cfg.PionLogger.NewLogger("ice-tcp")
+		}
+		s.tcpMux = webrtc.NewICETCPMux(lg, s.cfg.ICETCP, 8)
+		se.SetICETCPMux(s.tcpMux)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6,
+			webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+	}
 	// No multicast DNS: viewers reach us through our host candidates (a browser's own
 	// .local candidates become peer-reflexive ones), and the camera sends no multicast.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -340,6 +354,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	if s.tcpMux != nil {
+		return s.tcpMux.Close()
+	}
 	return nil
 }
 

@@ -26,7 +26,7 @@ func (c *Config) normalize() {
 		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDPin, &c.PrivacyLEDActive, &c.LiveLEDPin, &c.LiveLEDActive,
 		&c.CameraPowerPin, &c.CameraPowerActive, &c.MicPowerPin, &c.MicPowerActive,
 		&c.LiveKit.URL, &c.LiveKit.APIKey, &c.LiveKit.APISecret, &c.LiveKit.Token, &c.LiveKit.Room, &c.LiveKit.Identity,
-		&c.ICE.Username, &c.ICE.Credential, &c.ICE.Secret, &c.ICE.Policy} {
+		&c.ICE.Username, &c.ICE.Credential, &c.ICE.Secret, &c.ICE.Policy, &c.ICE.TCPListen} {
 		*p = strings.TrimSpace(*p)
 	}
 	for _, p := range []*string{&c.Board, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.ButtonMode,

@@ -183,7 +183,14 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 	for _, drv := range d.board.Drivers() {
 		codecs[drv.Kind()] = drv.Codec()
 	}
-	return rtc.NewServer(rtc.Config{
+	var tcp net.Listener // ICE-TCP: the server closes it
+	if d.cfg.ICE.TCPListen != "" {
+		var err error
+		if tcp, err = net.Listen("tcp", d.cfg.ICE.TCPListen); err != nil {
+			return nil, fmt.Errorf("ice_tcp_listen %s: %w", d.cfg.ICE.TCPListen, err)
+		}
+	}
+	srv, err := rtc.NewServer(rtc.Config{
 		Logger:              d.log.With("component", "rtc"),
 		PionLogger:          pionLogs{d.log.With("component", "pion")},
 		IncludeLoopback:     true,
@@ -195,8 +202,13 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 		State:               func() any { return d.state() },
 		ICEServers:          d.cfg.ICE.sessionServers(d.cfg.ID, time.Now),
 		ICETransportPolicy:  d.cfg.ICE.policy(),
+		ICETCP:              tcp,
 		OnViewers:           d.viewersChanged,
 	}, codecs)
+	if err != nil && tcp != nil {
+		tcp.Close()
+	}
+	return srv, err
 }
 
 func (d *daemon) newAPI() *api {

@@ -22,6 +22,9 @@ type ICE struct {
 	TTL                          time.Duration
 	// Policy is "all" (the default) or "relay" (the camera uses TURN relays only).
 	Policy string
+	// TCPListen is where the camera takes ICE-TCP connections (host:port), for viewers whose
+	// networks block UDP; empty: no ICE-TCP.
+	TCPListen string
 }
 
 // iceSettings are the ICE servers'.
@@ -39,6 +42,8 @@ func iceSettings() []settings.Setting[Config] {
 			func(c *Config) *time.Duration { return &c.ICE.TTL }),
 		configString("ice_transport_policy", "`policy`: all (default) or relay (the camera uses TURN relays only)",
 			func(c *Config) *string { return &c.ICE.Policy }),
+		configString("ice_tcp_listen", "`host:port` for ICE-TCP, for viewers whose networks block UDP; empty: none",
+			func(c *Config) *string { return &c.ICE.TCPListen }),
 	}
 }
 
@@ -61,6 +66,11 @@ func (i ICE) validate(bad func(key, format string, args ...any)) {
 	}
 	if i.Policy != "all" && i.Policy != "relay" {
 		bad("ice_transport_policy", "%q: want all or relay", i.Policy)
+	}
+	if i.TCPListen != "" {
+		if err := checkListen(i.TCPListen); err != nil {
+			bad("ice_tcp_listen", "%q: %v", i.TCPListen, err)
+		}
 	}
 }
 

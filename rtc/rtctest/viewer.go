@@ -52,6 +52,8 @@ type Options struct {
 	// Keep bounds the packets and offers kept (the most recent); zero keeps everything. Soak
 	// tests set it so that the viewer's records do not look like the device's growth.
 	Keep int
+	// TCP makes the viewer use ICE-TCP only (a network that blocks UDP).
+	TCP bool
 }
 
 // Viewer is a pion peer that plays a browser on the device's WebSocket signalling.
@@ -93,6 +95,9 @@ func Dial(ctx context.Context, url string, opts Options) (*Viewer, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.TCP {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
