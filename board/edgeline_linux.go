@@ -148,11 +148,13 @@ func (l *edgeLine) ReadEdge(timeout time.Duration) (conngpio.Level, time.Time, b
 	var buf [gpioEventSize]byte
 	n, err := 0, error(nil)
 	if timeout <= 0 {
+		// Straight to the descriptor (it is non-blocking): the runtime's read would fail at
+		// once on the deadline an earlier timed wait left expired, with edges waiting.
 		rc, rerr := f.SyscallConn()
 		if rerr != nil {
 			return conngpio.Low, time.Time{}, false
 		}
-		_ = rc.Read(func(fd uintptr) bool { n, err = unix.Read(int(fd), buf[:]); return true })
+		_ = rc.Control(func(fd uintptr) { n, err = unix.Read(int(fd), buf[:]) })
 	} else {
 		if err := f.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 			return conngpio.Low, time.Time{}, false

@@ -181,6 +181,19 @@ type USBPower struct {
 type rememberedUSB struct {
 	Node string `json:"node"`
 	USB  string `json:"usb"`
+	// ID is the device's identity (idVendor:idProduct:serial): another device plugged into
+	// the same port while the camera is away has the same sysfs path, and must not be switched.
+	ID string `json:"id"`
+}
+
+// usbIdentity is a USB device's idVendor:idProduct:serial, as sysfs gives them.
+func usbIdentity(dir string) string {
+	var parts []string
+	for _, f := range []string{"idVendor", "idProduct", "serial"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		parts = append(parts, strings.TrimSpace(string(b)))
+	}
+	return strings.Join(parts, ":")
 }
 
 // NewUSBPower finds the USB device of node (/dev/videoN, /dev/snd/pcmCcDd[cp] or
@@ -222,12 +235,16 @@ func findUSB(node, sys, remember string) (string, error) {
 		return "", err
 	}
 	if remember != "" {
-		if err := rememberUSB(remember, rememberedUSB{Node: node, USB: dir}); err != nil {
+		if err := rememberUSB(remember, rememberedUSB{Node: node, USB: dir, ID: usbIdentity(dir)}); err != nil {
 			return "", err
 		}
 	}
 	return dir, nil
 }
+
+// Device is the USB device's sysfs directory: two interlocks on one device switch each
+// other's kind.
+func (p *USBPower) Device() string { return p.dir }
 
 // Off deauthorizes the device, then waits up to the timeout until the node is gone. An
 // error wraps ErrPowerNotConfirmed, or says which write failed.
@@ -380,6 +397,9 @@ func recallUSB(path, node string) (string, error) {
 	}
 	if !isUSBDevice(r.USB) {
 		return "", fmt.Errorf("%w: %s is not there, and its remembered USB device %s is gone (unplugged?)", ErrDeviceAbsent, node, r.USB)
+	}
+	if id := usbIdentity(r.USB); id != r.ID {
+		return "", fmt.Errorf("%w: %s is not there, and %s now holds another device (%s, not %s)", ErrDeviceAbsent, node, r.USB, id, r.ID)
 	}
 	return r.USB, nil
 }

@@ -378,6 +378,16 @@ func TestUSBPowerRemembersItsDeviceForARestartWhilePrivate(t *testing.T) {
 		if _, err := NewUSBPower(filepath.Join(b.dev, "video1"), b.sys, remember, testTimeout); !errors.Is(err, ErrDeviceAbsent) {
 			t.Errorf("another absent node with this remember file: %v, want ErrDeviceAbsent", err)
 		}
+		// The camera away, another device in its port: same sysfs path, not the camera.
+		if err := p.Off(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p.Device(), "idVendor"), []byte("0bda\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewUSBPower(node, b.sys, remember, testTimeout); !errors.Is(err, ErrDeviceAbsent) {
+			t.Errorf("another device at the remembered path: %v, want ErrDeviceAbsent", err)
+		}
 	})
 }
 

@@ -36,7 +36,7 @@ func (d *Device) demandChanged() (parkIn time.Duration, park bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.demand.Load() == 0 {
-		return d.cfg.Linger, len(d.tracks) > 0
+		return d.cfg.Linger, true // park: the sources, and the power of a kind whose source failed
 	}
 	var open []Kind
 	for _, k := range Kinds {
@@ -52,17 +52,22 @@ func (d *Device) demandChanged() (parkIn time.Duration, park bool) {
 	return 0, false
 }
 
-// park closes every source while nobody watches, if still nobody does.
+// park closes every source while nobody watches, if still nobody does, and switches off what
+// has an interlock (a kind whose source failed too: it has no track, but power).
 func (d *Device) park() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.wantedLocked() || len(d.tracks) == 0 {
+	if d.wantedLocked() {
 		return
 	}
-	d.log.Info("no viewer: closing the sources until one comes", "linger", d.cfg.Linger)
-	d.closeAllLocked()
-	d.powerOffLocked(Change{At: d.now()})
-	d.notifyLocked()
+	closed := len(d.tracks) > 0
+	if closed {
+		d.log.Info("no viewer: closing the sources until one comes", "linger", d.cfg.Linger)
+		d.closeAllLocked()
+	}
+	if d.powerOffLocked(Change{At: d.now()}) || closed {
+		d.notifyLocked()
+	}
 }
 
 // closeAllLocked removes every live track from the sinks and stops it, closing the sources.

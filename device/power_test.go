@@ -155,3 +155,24 @@ func TestUnconfirmedPowerOffsAreRetriedWithBackoff(t *testing.T) {
 		}
 	})
 }
+
+func TestOnDemandAFailedSourceIsPoweredOffWhenTheLastViewerLeaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, rigOptions{power: true, onDemand: true, linger: time.Second, retryMin: time.Minute, retryMax: time.Minute})
+		pv := r.power[device.KindVideo]
+		r.dev.SetDemand(1)
+		synctest.Wait()
+		r.wantLive(device.KindVideo)
+		r.video.Vanish(nil) // the camera fails while watched: no track, but powered for the retry
+		synctest.Wait()
+		if r.dev.Track(device.KindVideo) != nil || !pv.IsOn() {
+			t.Fatalf("after the failure: track %v, powered %v", r.dev.Track(device.KindVideo), pv.IsOn())
+		}
+		r.dev.SetDemand(0)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if pv.IsOn() {
+			t.Fatal("nobody watches, the source failed, and the camera is still powered")
+		}
+	})
+}

@@ -132,6 +132,7 @@ func (l *Lights) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			set(l.cfg.Live, false)
+			set(l.cfg.Privacy, l.private.Load()) // not left dark in a blink's off phase
 			return nil
 		case <-l.posted:
 			switch warn := l.warning.Load(); {

@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
@@ -16,7 +17,7 @@ import (
 // Config.ICEServers gives each session its STUN and TURN servers (with credentials minted for
 // it, for a TURN REST secret); the camera's own connection uses them, and the viewer is told
 // them: the WebSocket's "config" message before the first offer, a WHEP answer's Link headers
-// (RFC 9725, section 4.4). Config.ICETransportPolicy "relay" makes the camera use TURN only.
+// (the Link header WHIP defines, RFC 9725 section 4.4, which WHEP reuses). Config.ICETransportPolicy "relay" makes the camera use TURN only.
 
 // iceServer is an ICE server as a browser's RTCIceServer spells it.
 type iceServer struct {
@@ -25,12 +26,12 @@ type iceServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
-// sessionICE returns the ICE servers of a new session, and the configuration of its
-// connection.
-func (s *Server) sessionICE() ([]webrtc.ICEServer, webrtc.Configuration) {
+// sessionICE returns the ICE servers of a new session of the viewer ctx names, and the
+// configuration of its connection.
+func (s *Server) sessionICE(ctx context.Context) ([]webrtc.ICEServer, webrtc.Configuration) {
 	var servers []webrtc.ICEServer
 	if s.cfg.ICEServers != nil {
-		servers = s.cfg.ICEServers()
+		servers = s.cfg.ICEServers(viewerName(ctx))
 	}
 	return servers, webrtc.Configuration{ICEServers: servers, ICETransportPolicy: s.cfg.ICETransportPolicy}
 }
@@ -43,14 +44,6 @@ func browserICE(servers []webrtc.ICEServer) []iceServer {
 		out = append(out, iceServer{URLs: sv.URLs, Username: sv.Username, Credential: cred})
 	}
 	return out
-}
-
-// policyName is the policy as RTCConfiguration.iceTransportPolicy spells it.
-func policyName(p webrtc.ICETransportPolicy) string {
-	if p == webrtc.ICETransportPolicyRelay {
-		return "relay"
-	}
-	return "all"
 }
 
 // addICELinks adds a WHEP answer's Link headers: one per server URL, with its credentials.

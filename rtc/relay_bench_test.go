@@ -21,7 +21,7 @@ func BenchmarkRelay(b *testing.B) {
 			o := rigOptions{interval: 10 * time.Millisecond}
 			if path == "turn" {
 				o.policy = webrtc.ICETransportPolicyRelay
-				o.iceServers = func() []webrtc.ICEServer {
+				o.iceServers = func(string) []webrtc.ICEServer {
 					user, pass := rtc.TURNCredentials(turn.Secret, "lenscap-bench", time.Now().Add(time.Hour))
 					return []webrtc.ICEServer{{URLs: []string{turn.URL}, Username: user, Credential: pass}}
 				}

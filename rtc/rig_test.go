@@ -35,7 +35,7 @@ type rigOptions struct {
 	maxViewers                int
 	pingInterval, idleTimeout time.Duration
 	// iceServers and policy, as rtc.Config has them
-	iceServers func() []webrtc.ICEServer
+	iceServers func(viewer string) []webrtc.ICEServer
 	policy     webrtc.ICETransportPolicy
 	iceTCP     net.Listener
 }

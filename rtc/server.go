@@ -58,8 +58,9 @@ type Config struct {
 	// where pion's default keeps 1.5 MB.
 	NACKBufferPackets uint16
 	// ICEServers returns the STUN and TURN servers of a new viewer session (called once per
-	// session, so that TURN credentials can be minted for it); nil: none, host candidates only.
-	ICEServers func() []webrtc.ICEServer
+	// session, with the credential holder's name (WithViewer; "" when none), so that TURN
+	// credentials can be minted for it); nil: none, host candidates only.
+	ICEServers func(viewer string) []webrtc.ICEServer
 	// ICETransportPolicy "relay" makes the camera's connections use TURN relays only.
 	ICETransportPolicy webrtc.ICETransportPolicy
 	// ICETCP, when set, is a TCP listener the connections also offer passive ICE-TCP candidates
@@ -172,6 +173,11 @@ func (s *Server) newAPI() (*webrtc.API, error) {
 	}
 	ir.Add(sr)
 
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s.settingEngine())), nil
+}
+
+// settingEngine is how the connections gather and choose their candidates.
+func (s *Server) settingEngine() webrtc.SettingEngine {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(s.cfg.IncludeLoopback || s.cfg.LoopbackOnly)
 	if s.cfg.LoopbackOnly {
@@ -205,7 +211,7 @@ func (s *Server) newAPI() (*webrtc.API, error) {
 	if s.cfg.PionLogger != nil {
 		se.LoggerFactory = s.cfg.PionLogger
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	return se
 }
 
 // Handler serves GET /ws (WebSocket signalling), POST /whep and DELETE /whep/{id}.

@@ -23,10 +23,10 @@ type message struct {
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	State     any                      `json:"state,omitempty"`
 	Error     string                   `json:"error,omitempty"`
-	// ICEServers and ICETransportPolicy ("config", before the first offer) configure the
-	// viewer's connection.
-	ICEServers         []iceServer `json:"iceServers,omitempty"`
-	ICETransportPolicy string      `json:"iceTransportPolicy,omitempty"`
+	// ICEServers ("config", before the first offer) configure the viewer's connection. The
+	// camera's relay policy is not the viewer's: relaying both sides would take two
+	// allocations and gain nothing, the camera's addresses are hidden either way.
+	ICEServers []iceServer `json:"iceServers,omitempty"`
 }
 
 // gatherTimeout bounds the wait for our own ICE candidates before an offer or answer.
@@ -137,9 +137,8 @@ func (ss *wsSession) start(ctx context.Context) error {
 	if err := ss.send(ctx, message{Type: "state", State: ss.srv.cfg.State()}); err != nil {
 		return err
 	}
-	servers, cfg := ss.srv.sessionICE()
-	if err := ss.send(ctx, message{Type: "config", ICEServers: browserICE(servers),
-		ICETransportPolicy: policyName(cfg.ICETransportPolicy)}); err != nil {
+	servers, cfg := ss.srv.sessionICE(ctx)
+	if err := ss.send(ctx, message{Type: "config", ICEServers: browserICE(servers)}); err != nil {
 		return err
 	}
 	conn, err := ss.srv.newPeer(cfg)

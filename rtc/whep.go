@@ -16,7 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// whepSession is one WHEP viewer (RFC 9725). WHEP has no way for the server to offer again,
+// whepSession is one WHEP viewer (draft-ietf-wish-whep, WHIP's egress twin). WHEP has no way for the server to offer again,
 // so privacy replaces the sender's track by none (the media stops at once) and lifting puts
 // the kind's track back on the same sender; the viewer is renegotiated only if it reconnects.
 type whepSession struct {
@@ -36,7 +36,7 @@ func (ws *whepSession) wake()      { signal(ws.wakeC) }
 func (ws *whepSession) stateWake() {}
 func (ws *whepSession) close()     { ws.closeMu.Do(func() { close(ws.closeC) }) }
 
-// serveWHEP answers a viewer's offer (RFC 9725): 201 Created with the answer and the
+// serveWHEP answers a viewer's offer (WHEP): 201 Created with the answer and the
 // session's URL, which the viewer deletes to leave. An offer lenscap refuses (checkSDP) gets
 // 400 and a viewer beyond MaxViewers 503, before any peer connection is made.
 func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +50,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sl.release() // a no-op once the session has it
-	servers, cfg := s.sessionICE()
+	servers, cfg := s.sessionICE(r.Context())
 	pc, err := s.api.NewPeerConnection(cfg)
 	if err != nil {
 		http.Error(w, "cannot create a connection", http.StatusInternalServerError)

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/lenscap/lenscap/board"
@@ -60,8 +60,10 @@ type daemon struct {
 	http     *http.Server
 
 	// viewers and roomViewers are who wants the media: direct viewers (the rtc server's count)
-	// and the LiveKit room's other participants. On demand, the camera opens for either.
-	viewers, roomViewers atomic.Int64
+	// and the LiveKit room's other participants. On demand, the camera opens for either. One
+	// lock, so that the last sum given to the device is the sum of the last counts.
+	demandMu             sync.Mutex
+	viewers, roomViewers int
 }
 
 // runDaemon is `lenscap` with a loaded configuration: it returns nil when ctx ends and
@@ -133,20 +135,25 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	}
 	d.conns = newConnLimits(cfg.MaxConns, cfg.MaxConnsPerClient)
 	d.api = d.newAPI()
-	// A half-open or trickling client holds a connection for body_timeout at the most, an idle
-	// keep-alive one for a minute.
-	d.http = &http.Server{Handler: d.limits.Handler(d.api.handler()), ReadHeaderTimeout: cfg.BodyTimeout,
-		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	if d.tls != nil {
-		d.http.TLSConfig = tlsconf.Config(d.tls)
-	}
+	d.http = d.newHTTP()
 	d.dev.AddSink(d.srv)
 	if d.room != nil {
 		d.dev.AddSink(d.room)
 	}
 	d.dev.Watch(d.stateChanged)
 	return d, nil
+}
+
+// newHTTP is the HTTP server in front of the API. A half-open or trickling client holds a
+// connection for body_timeout at the most, an idle keep-alive one for a minute.
+func (d *daemon) newHTTP() *http.Server {
+	s := &http.Server{Handler: d.limits.Handler(d.api.handler()), ReadHeaderTimeout: d.cfg.BodyTimeout,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	if d.tls != nil {
+		s.TLSConfig = tlsconf.Config(d.tls)
+	}
+	return s
 }
 
 // newDevice is the privacy state machine over the board's drivers, with the owner's policy.
@@ -246,8 +253,10 @@ func (d *daemon) stateChanged(st device.Status) {
 // viewersChanged tells the device (on demand, it opens or parks the sources) and the broker that
 // the number of viewers changed. The rtc server calls it: it must not block, and does not.
 func (d *daemon) viewersChanged(n int) {
-	d.viewers.Store(int64(n))
-	d.dev.SetDemand(n + int(d.roomViewers.Load()))
+	d.demandMu.Lock()
+	d.viewers = n
+	d.dev.SetDemand(d.viewers + d.roomViewers) // never blocks
+	d.demandMu.Unlock()
 	if d.mq != nil {
 		d.mq.StateChanged()
 	}
@@ -256,8 +265,10 @@ func (d *daemon) viewersChanged(n int) {
 // roomViewersChanged is the LiveKit publisher's count of the room's other participants: on
 // demand, they want the media as direct viewers do. It must not block, and does not.
 func (d *daemon) roomViewersChanged(n int) {
-	d.roomViewers.Store(int64(n))
-	d.dev.SetDemand(n + int(d.viewers.Load()))
+	d.demandMu.Lock()
+	d.roomViewers = n
+	d.dev.SetDemand(d.viewers + d.roomViewers) // never blocks
+	d.demandMu.Unlock()
 }
 
 // run starts every part and returns once ctx has ended and they have all stopped, or with the
@@ -354,6 +365,9 @@ func (d *daemon) close() {
 	}
 	if d.broker != nil {
 		d.broker.Close()
+	}
+	if d.srv != nil {
+		_ = d.srv.Close() // its ICE-TCP listener too; idempotent after run's
 	}
 	if d.board != nil {
 		d.board.Close()

@@ -67,24 +67,9 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", m.Role, m.Device, status)
 	}
-	if cfg.USBAuthorize {
-		for _, k := range []struct {
-			kind device.Kind
-			spec string
-		}{{device.KindVideo, orDefault(cfg.Camera, r.Profile.Camera)}, {device.KindAudio, orDefault(cfg.Audio, r.Profile.Audio)}} {
-			fmt.Fprintf(w, "usb authorize\t%s\t%s\n", k.kind, usbDoctorLine(cfg, k.kind, k.spec))
-		}
-	}
 	fmt.Fprintf(w, "https\t%s\t%s\n", cfg.Listen, tlsDoctorLine(cfg, cfg.Board == boardSim))
 	fmt.Fprintf(w, "journal\t%s\t%s\n", cfg.StateDir, journalDoctorLine(cfg.StateDir))
-	missing := r.Missing()
-	if cfg.LiveKit.URL != "" {
-		line, err := livekitDoctorLine(cfg)
-		fmt.Fprintf(w, "livekit\t%s\t%s\n", cfg.LiveKit.URL, line)
-		if err != nil {
-			missing = append(missing, "livekit "+cfg.LiveKit.URL+": "+err.Error())
-		}
-	}
+	missing := append(r.Missing(), doctorServices(w, cfg, r.Profile)...)
 	w.Flush()
 	if len(missing) == 0 {
 		fmt.Fprintln(out, "nothing missing")
@@ -95,6 +80,27 @@ func doctor(cfg Config, opts board.Options, out io.Writer) error {
 		fmt.Fprintln(out, "  -", strings.ReplaceAll(m, "\n", "\n    "))
 	}
 	return fmt.Errorf("%w: %d problem(s)", errMissing, len(missing))
+}
+
+// doctorServices prints the lines of what lenscap uses beyond the board: the USB devices
+// usb_authorize would switch, and the LiveKit server; it returns what is missing.
+func doctorServices(w io.Writer, cfg Config, prof board.Profile) (missing []string) {
+	if cfg.USBAuthorize {
+		for _, k := range []struct {
+			kind device.Kind
+			spec string
+		}{{device.KindVideo, orDefault(cfg.Camera, prof.Camera)}, {device.KindAudio, orDefault(cfg.Audio, prof.Audio)}} {
+			fmt.Fprintf(w, "usb authorize\t%s\t%s\n", k.kind, usbDoctorLine(cfg, k.kind, k.spec))
+		}
+	}
+	if cfg.LiveKit.URL != "" {
+		line, err := livekitDoctorLine(cfg)
+		fmt.Fprintf(w, "livekit\t%s\t%s\n", cfg.LiveKit.URL, line)
+		if err != nil {
+			missing = append(missing, "livekit "+cfg.LiveKit.URL+": "+err.Error())
+		}
+	}
+	return missing
 }
 
 // pinText is a pin's status and how it is configured: "ok (active high)".

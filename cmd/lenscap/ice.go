@@ -95,13 +95,14 @@ func (i ICE) policy() webrtc.ICETransportPolicy {
 
 // sessionServers returns the function that gives each viewer session its ICE servers: the STUN
 // servers as they are, the TURN servers with the static credentials or, with a secret, with
-// credentials minted for the session (TURN REST: the username "EXPIRY:lenscap-ID", the password
-// base64(HMAC-SHA1(secret, username)), as coturn's use-auth-secret checks). nil: no servers.
-func (i ICE) sessionServers(id string, now func() time.Time) func() []webrtc.ICEServer {
+// credentials minted for the session (TURN REST: the username "EXPIRY:lenscap-ID-VIEWER", the
+// password base64(HMAC-SHA1(secret, username)), as coturn's use-auth-secret checks; the
+// viewer's name makes the relay's use traceable to a credential). nil: no servers.
+func (i ICE) sessionServers(id string, now func() time.Time) func(viewer string) []webrtc.ICEServer {
 	if len(i.Servers) == 0 {
 		return nil
 	}
-	return func() []webrtc.ICEServer {
+	return func(viewer string) []webrtc.ICEServer {
 		var stun, turn []string
 		for _, s := range i.Servers {
 			if strings.HasPrefix(s, "turn") {
@@ -117,11 +118,27 @@ func (i ICE) sessionServers(id string, now func() time.Time) func() []webrtc.ICE
 		if len(turn) > 0 {
 			user, cred := i.Username, i.Credential
 			if i.Secret != "" {
-				user, cred = rtc.TURNCredentials(i.Secret, "lenscap-"+id, now().Add(i.TTL))
+				user, cred = rtc.TURNCredentials(i.Secret, turnName(id, viewer), now().Add(i.TTL))
 			}
 			out = append(out, webrtc.ICEServer{URLs: turn, Username: user, Credential: cred,
 				CredentialType: webrtc.ICECredentialTypePassword})
 		}
 		return out
 	}
+}
+
+// turnName is the name in a session's TURN username: the camera and the viewer's credential
+// holder, in characters a TURN username takes ([A-Za-z0-9._-]), at most 96.
+func turnName(id, viewer string) string {
+	name := "lenscap-" + id
+	if viewer != "" {
+		name += "-" + viewer
+	}
+	b := []byte(name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b[:min(len(b), 96)])
 }

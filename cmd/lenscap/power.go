@@ -59,10 +59,33 @@ func newPower(cfg Config, b *board.Board, log *slog.Logger) (map[device.Kind]dev
 	if cfg.USBAuthorize && len(power) == 0 && b.CameraPower == nil && b.MicPower == nil {
 		return nil, errors.New("usb_authorize: neither the camera nor the microphone is a USB device lenscap can deauthorize (lenscap doctor says why)")
 	}
+	if err := sharedInterlock(cfg, power); err != nil {
+		return nil, err
+	}
 	for k, p := range power {
 		log.Info("power interlock", "kind", k, "power", p.String())
 	}
 	return power, nil
+}
+
+// sharedInterlock refuses one switch for both kinds (a webcam with its own microphone, or one
+// load switch): cutting the camera alone would take the microphone with it, and lifting the
+// microphone would power a private camera while the state says it is off.
+func sharedInterlock(cfg Config, power map[device.Kind]device.Power) error {
+	v, a := power[device.KindVideo], power[device.KindAudio]
+	if v == nil || a == nil {
+		return nil
+	}
+	vu, vok := v.(*board.USBPower)
+	au, aok := a.(*board.USBPower)
+	if vok && aok && vu.Device() == au.Device() {
+		return fmt.Errorf("usb_authorize: the camera and the microphone are one USB device (%s): one interlock cannot switch them apart; "+
+			"use a separate microphone, or leave usb_authorize off", vu.Device())
+	}
+	if cfg.CameraPowerPin != "" && cfg.CameraPowerPin == cfg.MicPowerPin {
+		return fmt.Errorf("camera_power_pin and mic_power_pin are the same line (%s): one switch cannot power them apart", cfg.CameraPowerPin)
+	}
+	return nil
 }
 
 func orDefault(v, def string) string {

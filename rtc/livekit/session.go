@@ -50,7 +50,7 @@ func (p *Publisher) session(ctx context.Context) (joined bool, err error) {
 	}()
 	for {
 		p.reconcile(s)
-		p.setParticipants(len(room.GetRemoteParticipants()))
+		p.setParticipants(viewers(room))
 		select {
 		case <-ctx.Done():
 			return true, nil
@@ -131,18 +131,46 @@ type published struct {
 	sid string
 }
 
-// rejoined starts the room over after the SDK got back in by itself: it republished what it
-// had, under new sids, so those are unpublished and reconcile publishes what is live now; the
-// new participant is told the privacy state again.
+// rejoined puts the room right after the SDK got back in by itself. After a resume the
+// publications are ours still; after a rejoin (a server restart) it republished what it had
+// under new sids: those are unpublished and reconcile publishes what is live now. The privacy
+// state is sent again either way (a rejoin is a new participant).
 func (p *Publisher) rejoined(s *roomState) {
-	s.forget()
+	current := map[string]bool{}
 	for _, pub := range s.room.LocalParticipant.TrackPublications() {
-		if err := s.room.LocalParticipant.UnpublishTrack(pub.SID()); err != nil {
-			p.log.Warn("unpublish after a rejoin", "sid", pub.SID(), "err", err)
+		current[pub.SID()] = true
+	}
+	ours := map[string]bool{}
+	for k, pub := range s.published {
+		if current[pub.sid] {
+			ours[pub.sid] = true
+			continue
+		}
+		pub.pt.local.Store(nil)
+		delete(s.published, k)
+	}
+	for sid := range current {
+		if ours[sid] {
+			continue
+		}
+		if err := s.room.LocalParticipant.UnpublishTrack(sid); err != nil {
+			p.log.Warn("unpublish after a rejoin", "sid", sid, "err", err)
 		}
 	}
-	s.published = make(map[device.Kind]*published)
 	s.attrs = nil
+}
+
+// viewers counts the room's other participants that may watch: another lenscap camera (it
+// carries the privacy attributes) is not one, or two cameras in a room would keep each other
+// open on demand.
+func viewers(room *lksdk.Room) int {
+	n := 0
+	for _, rp := range room.GetRemoteParticipants() {
+		if _, camera := rp.Attributes()["lenscap.video.private"]; !camera {
+			n++
+		}
+	}
+	return n
 }
 
 // forget drops what the closed room had: its tracks are written to no more.

@@ -1,6 +1,7 @@
 package livekit
 
 import (
+	"bytes"
 	"fmt"
 	"sync/atomic"
 
@@ -22,42 +23,69 @@ type pubTrack struct {
 
 	local   atomic.Pointer[lksdk.LocalTrack] // nil: not published (frames are dropped)
 	needKey atomic.Bool                      // video waits for a keyframe after each publish
+	frames  chan device.Frame                // to the writer; closed by stop
 }
+
+// frameQueue is how many frames wait for the writer: a link to the SFU that stalls (a TCP
+// fallback) drops frames rather than hold the clone's lock, which the device's cut waits for.
+const frameQueue = 8
 
 func newPubTrack(t *device.Track, stats *Stats) (*pubTrack, error) {
 	c, err := t.Clone()
 	if err != nil {
 		return nil, err
 	}
-	pt := &pubTrack{orig: t, clone: c, kind: t.Kind(), codec: rtc.Capability(t.Codec()), stats: stats}
-	c.SetSink(pt.write)
+	pt := &pubTrack{orig: t, clone: c, kind: t.Kind(), codec: rtc.Capability(t.Codec()), stats: stats,
+		frames: make(chan device.Frame, frameQueue)}
+	c.SetSink(pt.queue)
+	go pt.writer()
 	return pt, nil
 }
 
-// write is the clone's sink: each frame goes into the published track, video from a keyframe
-// on (a subscriber can decode from the first frame it gets). RTP timestamps follow the
-// frames' capture times.
-func (pt *pubTrack) write(f device.Frame) {
-	lt := pt.local.Load()
-	if lt == nil {
+// queue is the clone's sink (on the source's goroutine, under the clone's lock): it copies the
+// frame for the writer, never waiting. A video frame dropped breaks decoding until a keyframe.
+func (pt *pubTrack) queue(f device.Frame) {
+	if pt.local.Load() == nil {
 		return
 	}
-	if pt.kind == device.KindVideo && pt.needKey.Load() {
-		if !f.Keyframe {
-			pt.clone.RequestKeyframe()
-			return
+	f.Data = bytes.Clone(f.Data) // valid only until the sink returns
+	select {
+	case pt.frames <- f:
+	default:
+		if pt.kind == device.KindVideo {
+			pt.needKey.Store(true)
 		}
-		pt.needKey.Store(false)
-	}
-	if err := lt.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration, Timestamp: f.CaptureTime}, nil); err == nil {
-		pt.stats.Frames.Add(1)
 	}
 }
 
-// stop ends the clone: when it returns no frame is written any more.
+// writer writes the queued frames into the published track, video from a keyframe on (a
+// subscriber can decode from the first frame it gets). RTP timestamps follow the frames'
+// capture times. It ends when stop closes the queue.
+func (pt *pubTrack) writer() {
+	for f := range pt.frames {
+		lt := pt.local.Load()
+		if lt == nil {
+			continue
+		}
+		if pt.kind == device.KindVideo && pt.needKey.Load() {
+			if !f.Keyframe {
+				pt.clone.RequestKeyframe()
+				continue
+			}
+			pt.needKey.Store(false)
+		}
+		if err := lt.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration, Timestamp: f.CaptureTime}, nil); err == nil {
+			pt.stats.Frames.Add(1)
+		}
+	}
+}
+
+// stop ends the clone and the writer: when it returns no new frame is written (one being
+// written, captured before the cut's trigger, may still finish).
 func (pt *pubTrack) stop() {
 	pt.local.Store(nil)
-	pt.clone.Stop()
+	pt.clone.Stop() // no sink call after it returns: the queue can close
+	close(pt.frames)
 }
 
 // publish publishes the track into the room, keyframe first, and returns its sid.
