@@ -116,3 +116,38 @@ func TestAViewerWithoutUDPWatchesOverICETCP(t *testing.T) {
 		}
 	}
 }
+
+func TestAViewerWhosePathBrokeIsOfferedAnICERestartAndRecovers(t *testing.T) {
+	turn := rtctest.StartTURN(t)
+	mint := func(string) []webrtc.ICEServer {
+		user, pass := rtc.TURNCredentials(turn.Secret, "lenscap-test", time.Now().Add(time.Hour))
+		return []webrtc.ICEServer{{URLs: []string{turn.URL}, Username: user, Credential: pass}}
+	}
+	r := newRig(t, rigOptions{iceServers: mint, policy: webrtc.ICETransportPolicyRelay})
+	ctx := ctxFor(t, 60*time.Second)
+	v := r.dial(ctx, rtctest.Options{})
+	must(t, v.WaitFor(ctx, "video through the relay", rtctest.Receiving("video", time.Time{})))
+	ufrag := func(o rtctest.Offer) string {
+		for _, l := range strings.Split(o.SDP, "\n") {
+			if strings.HasPrefix(l, "a=ice-ufrag:") {
+				return strings.TrimSpace(l)
+			}
+		}
+		return ""
+	}
+	first := ufrag(v.Offers()[0])
+	n := v.OfferCount()
+	// The relay goes away and comes back empty: the camera's only path is gone.
+	turn.Restart(t)
+	broke := time.Now()
+	must(t, v.WaitFor(ctx, "an ICE restart offer", func(v *rtctest.Viewer) bool {
+		os := v.Offers()
+		return v.OfferCount() > n && ufrag(os[len(os)-1]) != first
+	}))
+	restarted := time.Since(broke)
+	must(t, v.WaitFor(ctx, "video again", rtctest.Receiving("video", time.Now())))
+	t.Logf("ICE restart offered %.1fs after the relay went away; video again %.1fs after", restarted.Seconds(), time.Since(broke).Seconds())
+	if v.Byes() != 0 {
+		t.Error("the session was ended instead of restarted")
+	}
+}

@@ -208,6 +208,9 @@ func (s *Server) settingEngine() webrtc.SettingEngine {
 	if s.cfg.ICETransportPolicy == webrtc.ICETransportPolicyRelay {
 		se.SetRelayAcceptanceMinWait(0)
 	}
+	// A lost path is noticed after 3 s without a packet (pion: 5 s), with a keepalive every
+	// second while idle, so that an ICE restart (restart.go) brings a viewer back within ~5 s.
+	se.SetICETimeouts(3*time.Second, 15*time.Second, time.Second)
 	if s.cfg.PionLogger != nil {
 		se.LoggerFactory = s.cfg.PionLogger
 	}

@@ -49,6 +49,7 @@ type wsSession struct {
 
 	awaiting bool // an offer is out and its answer not yet applied
 	timer    *time.Timer
+	ice      iceRestart
 }
 
 func (ss *wsSession) wake()      { signal(ss.wakeC) }
@@ -116,6 +117,7 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 		if ss.timer != nil {
 			ss.timer.Stop()
 		}
+		ss.ice.stopTimer()
 		ss.ws.CloseNow()
 		<-readErr
 	}()
@@ -180,11 +182,13 @@ func (ss *wsSession) next(ctx context.Context, msgs <-chan message, readErr, idl
 		_ = ss.send(ctx, message{Type: "bye"})
 		return true, errors.New("rtc: answer timeout")
 	case st := <-ss.pcState:
-		if ended(st) {
+		if ss.ice.onState(st) {
 			_ = ss.send(ctx, message{Type: "bye"})
 			return true, fmt.Errorf("rtc: peer connection %s", st)
 		}
-		return false, nil
+		return false, ss.reconcile(ctx) // a restart, when one is wanted
+	case <-ss.ice.timerC:
+		return false, ss.restartDue(ctx)
 	}
 }
 
@@ -270,7 +274,7 @@ func (ss *wsSession) reconcile(ctx context.Context) error {
 			ss.readRTCP(s)
 		}
 	}
-	if ss.awaiting || !ss.conn.NegotiationNeeded() {
+	if ss.awaiting || !ss.conn.NegotiationNeeded() && !ss.ice.wanted {
 		return nil
 	}
 	return ss.offer(ctx)
@@ -279,7 +283,7 @@ func (ss *wsSession) reconcile(ctx context.Context) error {
 // offer creates an offer, waits for our candidates so the SDP is complete, and sends it.
 func (ss *wsSession) offer(ctx context.Context) error {
 	pc := ss.conn.pc
-	o, err := pc.CreateOffer(nil)
+	o, err := pc.CreateOffer(ss.offerOptions())
 	if err != nil {
 		return fmt.Errorf("rtc: create offer: %w", err)
 	}
