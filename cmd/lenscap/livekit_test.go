@@ -18,7 +18,7 @@ func TestTheCameraPublishesIntoALiveKitRoomOnDemandAndTheButtonCutsIt(t *testing
 	// would.
 	sub := livekittest.Subscribe(t, srv, "hall", "grandma")
 	for _, k := range []string{"video", "audio"} {
-		if err := sub.WaitFor(15*time.Second, k, livekittest.Receiving(k, time.Time{})); err != nil {
+		if err := sub.WaitFor(30*time.Second, k, livekittest.Receiving(k, time.Time{})); err != nil {
 			t.Fatalf("%v; state %+v", err, d.state(t))
 		}
 	}

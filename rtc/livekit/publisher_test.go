@@ -80,7 +80,7 @@ func TestTheRoomGetsTheCameraAndTheCutAsADirectViewerDoes(t *testing.T) {
 	cam := startCamera(t, srv, t.TempDir(), "cam-1")
 	sub := livekittest.Subscribe(t, srv, "cam-1", "grandma")
 	for _, k := range []string{"video", "audio"} {
-		if err := sub.WaitFor(15*time.Second, k, livekittest.Receiving(k, time.Time{})); err != nil {
+		if err := sub.WaitFor(30*time.Second, k, livekittest.Receiving(k, time.Time{})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,7 +136,7 @@ func TestAServerRestartWhilePrivateComesBackPrivate(t *testing.T) {
 	srv := livekittest.Start(t)
 	cam := startCamera(t, srv, t.TempDir(), "cam-2")
 	sub := livekittest.Subscribe(t, srv, "cam-2", "desk")
-	if err := sub.WaitFor(15*time.Second, "video", livekittest.Receiving("video", time.Time{})); err != nil {
+	if err := sub.WaitFor(30*time.Second, "video", livekittest.Receiving("video", time.Time{})); err != nil {
 		t.Fatal(err)
 	}
 	cam.press(t, time.Now()) // private
@@ -184,7 +184,7 @@ func TestAfterAServerRestartWhileLiveTheCutStillUnpublishes(t *testing.T) {
 	srv := livekittest.Start(t)
 	cam := startCamera(t, srv, t.TempDir(), "cam-3")
 	sub := livekittest.Subscribe(t, srv, "cam-3", "desk")
-	if err := sub.WaitFor(15*time.Second, "video", livekittest.Receiving("video", time.Time{})); err != nil {
+	if err := sub.WaitFor(30*time.Second, "video", livekittest.Receiving("video", time.Time{})); err != nil {
 		t.Fatal(err)
 	}
 	srv.Restart(t)
@@ -230,7 +230,7 @@ func TestATokenMintedElsewhereJoinsAndPublishes(t *testing.T) {
 	go func() { _ = pub.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	sub := livekittest.Subscribe(t, srv, "porch", "neighbour")
-	if err := sub.WaitFor(15*time.Second, "video", livekittest.Receiving("video", time.Time{})); err != nil {
+	if err := sub.WaitFor(30*time.Second, "video", livekittest.Receiving("video", time.Time{})); err != nil {
 		t.Fatal(err)
 	}
 	if err := sub.WaitFor(5*time.Second, "attributes", func(s *livekittest.Subscriber) bool {

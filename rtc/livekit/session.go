@@ -206,7 +206,8 @@ func (p *Publisher) reconcile(s *roomState) {
 		sid, err := pt.publish(s.room)
 		if err != nil {
 			p.stats.Failures.Add(1)
-			p.log.Error("publish", "kind", k, "err", err)
+			p.log.Error("publish: trying again", "kind", k, "in", p.cfg.RetryMin, "err", err)
+			time.AfterFunc(p.cfg.RetryMin, p.signal) // nothing else would wake reconcile
 			continue
 		}
 		s.published[k] = &published{pt: pt, sid: sid}
