@@ -223,9 +223,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("POST /whep", s.serveWHEP)
 	mux.HandleFunc("DELETE /whep/{id}", s.deleteWHEP)
-	mux.HandleFunc("PATCH /whep/{id}", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "trickle ICE is not supported: send a complete offer", http.StatusMethodNotAllowed)
-	})
+	mux.HandleFunc("PATCH /whep/{id}", s.patchWHEP)
 	return mux
 }
 

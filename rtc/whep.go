@@ -16,8 +16,8 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// whepSession is one WHEP viewer (draft-ietf-wish-whep, WHIP's egress twin). WHEP has no way for the server to offer again,
-// so privacy replaces the sender's track by none (the media stops at once) and lifting puts
+// whepSession is one WHEP viewer (draft-ietf-wish-whep, WHIP's egress twin). WHEP has no way
+// for the server to offer again, so privacy replaces the sender's track by none (the media stops at once) and lifting puts
 // the kind's track back on the same sender; the viewer is renegotiated only if it reconnects.
 type whepSession struct {
 	id    string
@@ -30,6 +30,9 @@ type whepSession struct {
 	closeC  chan struct{}
 	closeMu sync.Once
 	pcState chan webrtc.PeerConnectionState
+
+	offer    string              // the viewer's offer, as last applied (an ICE restart edits it)
+	restartC chan restartRequest // PATCH ICE restarts, for run
 }
 
 func (ws *whepSession) wake()      { signal(ws.wakeC) }
@@ -64,6 +67,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws := s.newWHEPSession(conn, r.RemoteAddr)
 	ws.owner = viewerName(r.Context())
+	ws.offer = offer
 	watchState(pc, ws.pcState)
 	if err := s.add(ws, sl); err != nil {
 		_ = pc.Close()
@@ -142,12 +146,13 @@ func (s *Server) newWHEPConn(pc *webrtc.PeerConnection, offer string) (*Conn, er
 // newWHEPSession is the session of conn's viewer at remoteAddr; it starts nothing.
 func (s *Server) newWHEPSession(conn *Conn, remoteAddr string) *whepSession {
 	ws := &whepSession{
-		id:      newID(),
-		srv:     s,
-		conn:    conn,
-		wakeC:   make(chan struct{}, 1),
-		closeC:  make(chan struct{}),
-		pcState: make(chan webrtc.PeerConnectionState, 8),
+		id:       newID(),
+		srv:      s,
+		conn:     conn,
+		wakeC:    make(chan struct{}, 1),
+		closeC:   make(chan struct{}),
+		pcState:  make(chan webrtc.PeerConnectionState, 8),
+		restartC: make(chan restartRequest),
 	}
 	ws.log = s.log.With("viewer", remoteAddr, "signalling", "whep", "session", ws.id)
 	return ws
@@ -174,15 +179,7 @@ func answerWHEP(pc *webrtc.PeerConnection, offer string) error {
 }
 
 func (s *Server) deleteWHEP(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	s.mu.Lock()
-	var found *whepSession
-	for v := range s.sessions {
-		if ws, ok := v.(*whepSession); ok && ws.id == id && ws.owner == viewerName(r.Context()) {
-			found = ws // another holder's session is "no such session": ids are not to be probed
-		}
-	}
-	s.mu.Unlock()
+	found := s.whepSessionOf(r)
 	if found == nil {
 		http.Error(w, "no such session", http.StatusNotFound)
 		return
@@ -221,6 +218,9 @@ func (ws *whepSession) run() {
 			}
 		case <-ws.wakeC:
 			ws.apply()
+		case req := <-ws.restartC:
+			frag, err := ws.restart(req.ufrag, req.pwd)
+			req.reply <- restartReply{frag, err}
 		}
 	}
 }

@@ -247,3 +247,94 @@ func TestOnlyTheViewerWhoMadeAWHEPSessionEndsIt(t *testing.T) {
 		t.Errorf("DELETE by its maker: %d, want 200", code)
 	}
 }
+
+// restartWHEP is a viewer's ICE restart over WHEP: a new offer with new credentials, PATCHed
+// as a fragment; the camera's fragment makes the new answer out of the old one.
+func (w *whepViewer) restartWHEP(t *testing.T, base string) *http.Response {
+	t.Helper()
+	offer, err := w.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	must(t, err)
+	g := webrtc.GatheringCompletePromise(w.pc)
+	must(t, w.pc.SetLocalDescription(offer))
+	<-g
+	local := w.pc.LocalDescription().SDP
+	frag := "a=ice-ufrag:" + attr(local, "ice-ufrag") + "\r\na=ice-pwd:" + attr(local, "ice-pwd") + "\r\n"
+	req, err := http.NewRequest(http.MethodPatch, base+w.location, strings.NewReader(frag))
+	must(t, err)
+	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp
+	}
+	// The new answer: the old one with the camera's new credentials and candidates.
+	var lines []string
+	candidatesAdded := false
+	for _, l := range strings.Split(strings.TrimRight(w.pc.RemoteDescription().SDP, "\r\n"), "\r\n") {
+		switch {
+		case strings.HasPrefix(l, "a=ice-ufrag:"):
+			l = "a=ice-ufrag:" + attr(string(body), "ice-ufrag")
+		case strings.HasPrefix(l, "a=ice-pwd:"):
+			l = "a=ice-pwd:" + attr(string(body), "ice-pwd")
+		case strings.HasPrefix(l, "a=candidate:"), l == "a=end-of-candidates":
+			if candidatesAdded {
+				continue
+			}
+			candidatesAdded = true
+			for _, c := range strings.Split(string(body), "\r\n") {
+				if strings.HasPrefix(c, "a=candidate:") {
+					lines = append(lines, c)
+				}
+			}
+			continue
+		}
+		lines = append(lines, l)
+	}
+	must(t, w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: strings.Join(lines, "\r\n") + "\r\n"}))
+	return resp
+}
+
+func attr(sdp, name string) string {
+	for _, l := range strings.Split(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), "a="+name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func TestAWHEPViewerRestartsICEWithAPatch(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	w, _ := dialWHEP(t, r.http.URL+"/whep")
+	eventually(t, "video", 10*time.Second, func() bool { n, _ := w.count("video", time.Time{}); return n > 0 })
+	before := attr(w.pc.RemoteDescription().SDP, "ice-ufrag")
+	resp := w.restartWHEP(t, r.http.URL)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/trickle-ice-sdpfrag" {
+		t.Fatalf("PATCH: %s %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if after := attr(w.pc.RemoteDescription().SDP, "ice-ufrag"); after == before || after == "" {
+		t.Fatalf("the camera's ufrag %q -> %q: want new credentials", before, after)
+	}
+	restarted := time.Now()
+	eventually(t, "video after the restart", 10*time.Second, func() bool { n, _ := w.count("video", restarted.Add(time.Second)); return n > 0 })
+
+	// Trickled candidates alone are refused, as is another content type.
+	for _, tc := range []struct {
+		ct, body string
+		want     int
+	}{
+		{"application/trickle-ice-sdpfrag", "a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n", http.StatusMethodNotAllowed},
+		{"application/sdp", "v=0\r\n", http.StatusUnsupportedMediaType},
+	} {
+		req, _ := http.NewRequest(http.MethodPatch, r.http.URL+w.location, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", tc.ct)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("PATCH %s: %s, want %d", tc.ct, resp.Status, tc.want)
+		}
+	}
+}
