@@ -61,11 +61,10 @@ type gpioLineRequest struct {
 
 type gpioLineValues struct{ Bits, Mask uint64 }
 
-func iowr(nr, size uintptr) uintptr { return 3<<30 | size<<16 | 0xB4<<8 | nr }
-
-var (
-	gpioGetLine   = iowr(0x07, unsafe.Sizeof(gpioLineRequest{}))
-	gpioGetValues = iowr(0x0E, unsafe.Sizeof(gpioLineValues{}))
+// The ioctls, _IOWR(0xB4, nr, size) as linux/gpio.h defines them.
+const (
+	gpioGetLine   = 3<<30 | unsafe.Sizeof(gpioLineRequest{})<<16 | 0xB4<<8 | 0x07
+	gpioGetValues = 3<<30 | unsafe.Sizeof(gpioLineValues{})<<16 | 0xB4<<8 | 0x0E
 )
 
 // In implements conngpio.PinIn. With edges it requests the line itself, so that ReadEdge
