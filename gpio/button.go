@@ -99,6 +99,11 @@ type Button struct {
 	cfg     ButtonConfig
 	log     *slog.Logger
 	running sync.Mutex
+	// On an EdgeReader the kernel queues edges from NewButton on: the level then (or when Run
+	// last stopped) is where those edges start, so a press made while Run was starting, which
+	// is down when it reads the line, still counts. Guarded by running.
+	level   bool
+	levelAt time.Time
 }
 
 // ErrConfig is wrapped by NewButton's errors about the configuration (not the hardware).
@@ -138,7 +143,9 @@ func NewButton(cfg ButtonConfig) (*Button, error) {
 	if err := cfg.Pin.In(cfg.Pull, gpio.BothEdges); err != nil {
 		return nil, fmt.Errorf("gpio: button %s: configure as input with edges: %w", cfg.Pin, err)
 	}
-	return &Button{cfg: cfg, log: cfg.Logger}, nil
+	b := &Button{cfg: cfg, log: cfg.Logger}
+	b.level, b.levelAt = b.Active(), cfg.Now()
+	return b, nil
 }
 
 // Mode returns the input's mode.
@@ -220,6 +227,7 @@ func (b *Button) read(ctx context.Context, emit func(Event)) {
 			st.raw, st.rawSince = e.active, e.at
 		}
 	}
+	b.level, b.levelAt = st.raw, st.rawSince // a later Run goes on from the last edge read
 }
 
 // EdgeReader is a pin whose driver tells each edge's level and time as the kernel recorded
@@ -264,8 +272,11 @@ type inputState struct {
 
 // startInput reads the input as Run starts.
 func (b *Button) startInput(emit func(Event)) inputState {
-	raw := b.Active()
-	st := inputState{raw: raw, rawSince: b.cfg.Now(), stable: raw}
+	raw, at := b.Active(), b.cfg.Now()
+	if _, ok := b.cfg.Pin.(EdgeReader); ok {
+		raw, at = b.level, b.levelAt // the queued edges go on from there
+	}
+	st := inputState{raw: raw, rawSince: at, stable: raw}
 	// A button already down at start is no press: its release reports nothing.
 	st.down, st.held = st.stable, st.stable
 	// A latching switch's position at start: "private" counts at once (the safe reading);

@@ -1,6 +1,7 @@
 package gpio
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -122,6 +123,46 @@ func TestASwitchFlippedAndBackWhileNotReadReportsBoth(t *testing.T) {
 		// Public at start, then private for 200 ms and public again: each position counts.
 		if !slices.Equal(got, []bool{false, true, false}) {
 			t.Fatalf("positions %v, want [false true false]", got)
+		}
+	})
+}
+
+func TestAPressUnderWayAsRunStartsCounts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newEdgePin(gpio.High)
+		b, err := NewButton(ButtonConfig{Pin: p, ActiveLow: true, Pull: gpio.PullUp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The line was requested (NewButton); the press begins before Run reads it.
+		start := time.Now()
+		time.Sleep(time.Second)
+		p.late(start, []gpio.Level{gpio.Low}, 900*time.Millisecond)
+		rec := &events{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx, handled(rec.add)) }()
+		time.Sleep(100 * time.Millisecond)
+		p.late(start, []gpio.Level{gpio.High}, 1100*time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		<-done
+		if got := rec.kinds(); !slices.Equal(got, []EventKind{Press}) {
+			t.Fatalf("events %v, want the press that was under way", got)
+		}
+	})
+}
+
+func TestAButtonDownBeforeTheLineWasRequestedIsNoPress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newEdgePin(gpio.Low) // held down before lenscap started
+		rec, stop := runButton(t, ButtonConfig{Pin: p, ActiveLow: true, Pull: gpio.PullUp})
+		start := time.Now()
+		p.late(start, []gpio.Level{gpio.High}, 0) // released
+		time.Sleep(100 * time.Millisecond)
+		stop()
+		if evs := rec.get(); len(evs) != 0 {
+			t.Fatalf("events %+v, want none", evs)
 		}
 	})
 }
