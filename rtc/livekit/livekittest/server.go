@@ -72,16 +72,26 @@ func moduleRoot() (string, error) {
 // Start runs a server until the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	port, rtcTCP, udp := freeTCP(tb), freeTCP(tb), freeUDP(tb)
-	s := &Server{
-		URL: fmt.Sprintf("ws://127.0.0.1:%d", port),
-		bin: Binary(tb),
-		config: fmt.Sprintf("port: %d\nbind_addresses: [127.0.0.1]\nrtc:\n  tcp_port: %d\n  udp_port: %d\n"+
-			"  use_external_ip: false\n  node_ip: 127.0.0.1\n  enable_loopback_candidate: true\n"+
-			"keys:\n  %s: %s\nlogging:\n  level: info\n", port, rtcTCP, udp, Key, Secret),
-	}
-	if err := s.start(); err != nil {
-		tb.Fatal(err)
+	bin := Binary(tb)
+	var s *Server
+	for attempt := 1; ; attempt++ {
+		// A port found free may be taken by another process before the server binds it:
+		// then other ports.
+		port, rtcTCP, udp := freeTCP(tb), freeTCP(tb), freeUDP(tb)
+		s = &Server{
+			URL: fmt.Sprintf("ws://127.0.0.1:%d", port),
+			bin: bin,
+			config: fmt.Sprintf("port: %d\nbind_addresses: [127.0.0.1]\nrtc:\n  tcp_port: %d\n  udp_port: %d\n"+
+				"  use_external_ip: false\n  node_ip: 127.0.0.1\n  enable_loopback_candidate: true\n"+
+				"keys:\n  %s: %s\nlogging:\n  level: info\n", port, rtcTCP, udp, Key, Secret),
+		}
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			tb.Fatal(err)
+		}
 	}
 	tb.Cleanup(func() {
 		s.Stop()
