@@ -1,6 +1,7 @@
 package rtc_test
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"slices"
@@ -77,18 +78,7 @@ func TestACameraOnRelayOnlyReachesItsViewerThroughTURN(t *testing.T) {
 		t.Error("turnserver logged no allocation")
 	}
 	// The cut reaches a relayed viewer as any other.
-	n := v.OfferCount()
-	cut := time.Now()
-	if _, err := r.dev.PressButton(ctx, cut); err != nil {
-		t.Fatal(err)
-	}
-	must(t, v.WaitFor(ctx, "the cut's offer", rtctest.NothingSent(n)))
-	time.Sleep(300 * time.Millisecond)
-	for _, p := range v.Packets() {
-		if ct := r.srv.CaptureTime(device.Kind(p.Kind), p.Timestamp); !ct.Before(cut) {
-			t.Fatalf("%s packet of a frame captured %s after the cut, through the relay", p.Kind, ct.Sub(cut))
-		}
-	}
+	pressAndCheckCut(t, ctx, r, v, "through the relay")
 }
 
 func TestAViewerWithoutUDPWatchesOverICETCP(t *testing.T) {
@@ -103,18 +93,7 @@ func TestAViewerWithoutUDPWatchesOverICETCP(t *testing.T) {
 	if pair == nil || pair.Remote.Protocol != webrtc.ICEProtocolTCP {
 		t.Fatalf("selected pair %v: want the camera's TCP candidate", pair)
 	}
-	n := v.OfferCount()
-	cut := time.Now()
-	if _, err := r.dev.PressButton(ctx, cut); err != nil {
-		t.Fatal(err)
-	}
-	must(t, v.WaitFor(ctx, "the cut's offer", rtctest.NothingSent(n)))
-	time.Sleep(300 * time.Millisecond)
-	for _, p := range v.Packets() {
-		if ct := r.srv.CaptureTime(device.Kind(p.Kind), p.Timestamp); !ct.Before(cut) {
-			t.Fatalf("%s packet of a frame captured %s after the cut, over TCP", p.Kind, ct.Sub(cut))
-		}
-	}
+	pressAndCheckCut(t, ctx, r, v, "over TCP")
 }
 
 func TestAViewerWhosePathBrokeIsOfferedAnICERestartAndRecovers(t *testing.T) {
@@ -149,5 +128,23 @@ func TestAViewerWhosePathBrokeIsOfferedAnICERestartAndRecovers(t *testing.T) {
 	t.Logf("ICE restart offered %.1fs after the relay went away; video again %.1fs after", restarted.Seconds(), time.Since(broke).Seconds())
 	if v.Byes() != 0 {
 		t.Error("the session was ended instead of restarted")
+	}
+}
+
+// pressAndCheckCut presses the button and checks that the viewer, reached by path, was
+// renegotiated and got no packet of a frame captured after the press.
+func pressAndCheckCut(t *testing.T, ctx context.Context, r *rig, v *rtctest.Viewer, path string) {
+	t.Helper()
+	n := v.OfferCount()
+	cut := time.Now()
+	if _, err := r.dev.PressButton(ctx, cut); err != nil {
+		t.Fatal(err)
+	}
+	must(t, v.WaitFor(ctx, "the cut's offer", rtctest.NothingSent(n)))
+	time.Sleep(300 * time.Millisecond) // what was in flight has arrived
+	for _, p := range v.Packets() {
+		if ct := r.srv.CaptureTime(device.Kind(p.Kind), p.Timestamp); !ct.Before(cut) {
+			t.Fatalf("%s packet of a frame captured %s after the cut, %s", p.Kind, ct.Sub(cut), path)
+		}
 	}
 }
