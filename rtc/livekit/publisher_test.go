@@ -119,7 +119,7 @@ func TestTheRoomGetsTheCameraAndTheCutAsADirectViewerDoes(t *testing.T) {
 	n := len(sub.Packets())
 	lift := time.Now()
 	cam.press(t, lift)
-	if err := sub.WaitFor(10*time.Second, "video after the lift", livekittest.Receiving("video", lift)); err != nil {
+	if err := sub.WaitFor(30*time.Second, "video after the lift", livekittest.Receiving("video", lift)); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range sub.Packets()[n:] {
@@ -158,7 +158,7 @@ func TestAServerRestartWhilePrivateComesBackPrivate(t *testing.T) {
 		t.Errorf("attributes after the restart: %v", a)
 	}
 	cam.press(t, time.Now()) // lift: published again
-	if err := sub2.WaitFor(10*time.Second, "video after the lift", livekittest.Receiving("video", restarted)); err != nil {
+	if err := sub2.WaitFor(30*time.Second, "video after the lift", livekittest.Receiving("video", restarted)); err != nil {
 		t.Fatal(err)
 	}
 }
