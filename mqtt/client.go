@@ -65,6 +65,7 @@ type Client struct {
 	connC   chan struct{} // paho connected (coalesced)
 	lostC   chan error    // paho lost the connection (coalesced)
 	inbox   inbox         // messages from paho
+	signal  *signalling   // MQTT signalling; nil when off
 
 	// owned by Run's goroutine
 	rec        *record
@@ -99,6 +100,10 @@ func New(cfg Config) (*Client, error) {
 	c.filters = map[string]byte{c.topics.Cmd(cfg.ID): qos, c.topics.AllCmd(): qos}
 	for _, g := range cfg.Groups {
 		c.filters[c.topics.GroupCmd(g)] = qos
+	}
+	if cfg.Signal != nil && cfg.Signal.Serve != nil {
+		c.signal = newSignalling(*cfg.Signal, c.topics, cfg.ID)
+		c.filters[c.topics.Sessions(cfg.ID)] = 0 // see signalling
 	}
 	c.configure(opts)
 	return c, nil
@@ -177,6 +182,14 @@ func notify(ch chan struct{}) {
 	}
 }
 
+// SignalStats counts the MQTT signalling sessions (zero when signalling is off).
+func (c *Client) SignalStats() SignalStats {
+	if c.signal == nil {
+		return SignalStats{}
+	}
+	return c.signal.stats()
+}
+
 // StateChanged asks the client to publish the state again. It never blocks: call it from
 // device.Watch and when the number of viewers changes. Changes close together are published
 // once, with the latest state.
@@ -201,6 +214,12 @@ func (c *Client) Run(ctx context.Context) error {
 	c.rec = rec
 
 	pc := paho.NewClient(c.opts)
+	if c.signal != nil {
+		pc.AddRoute(c.topics.Sessions(c.cfg.ID), c.signal.onMessage)
+		c.signal.start(ctx, func(topic string, payload []byte) paho.Token {
+			return pc.Publish(topic, qos, false, payload)
+		})
+	}
 	c.log.Info("connecting", "broker", c.broker, "id", c.cfg.ID, "groups", c.cfg.Groups)
 	pc.Connect() // with ConnectRetry it keeps trying; OnConnect reports success
 	defer c.shutdown(pc)
@@ -239,6 +258,9 @@ func (c *Client) Run(ctx context.Context) error {
 
 // shutdown publishes "offline" and disconnects cleanly, so the broker keeps the will unsent.
 func (c *Client) shutdown(pc paho.Client) {
+	if c.signal != nil {
+		c.signal.stop(2 * time.Second) // while connected, so that the viewers get their byes
+	}
 	if pc.IsConnectionOpen() {
 		t := pc.Publish(c.topics.Availability(c.cfg.ID), qos, true, Offline)
 		if !t.WaitTimeout(2*time.Second) || t.Error() != nil {

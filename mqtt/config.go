@@ -70,6 +70,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Discovery configures Home Assistant MQTT discovery.
 	Discovery Discovery
+	// Signal, when set, turns MQTT signalling on: viewers ask for WebRTC sessions through the
+	// broker (signal.go).
+	Signal *SignalConfig
 
 	// dial, when set, opens the network connection instead of paho (tests use it to cut a
 	// connection without a DISCONNECT).

@@ -18,8 +18,8 @@ var errIdle = errors.New("rtc: viewer answered no ping")
 // once a ping goes unanswered WSIdleTimeout or more after the last pong (or the session's
 // start), and nil when ctx ends. The pongs are read by the session's reader (read), which
 // reads all the time.
-func (ss *wsSession) keepAlive(ctx context.Context) error {
-	every, idle := ss.srv.cfg.WSPingInterval, ss.srv.cfg.WSIdleTimeout
+func (t *wsTransport) keepAlive(ctx context.Context) error {
+	every, idle := t.srv.cfg.WSPingInterval, t.srv.cfg.WSIdleTimeout
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	last := time.Now()
@@ -30,7 +30,7 @@ func (ss *wsSession) keepAlive(ctx context.Context) error {
 		case <-tick.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, every)
-		err := ss.ws.Ping(pctx)
+		err := t.ws.Ping(pctx)
 		cancel()
 		switch {
 		case err == nil:
@@ -38,7 +38,7 @@ func (ss *wsSession) keepAlive(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case time.Since(last) >= idle:
-			ss.srv.stats.idle.Add(1)
+			t.srv.stats.idle.Add(1)
 			return fmt.Errorf("%w for %v", errIdle, time.Since(last).Round(time.Millisecond))
 		}
 	}

@@ -62,7 +62,7 @@ func (r *iceRestart) stopTimer() {
 }
 
 // restartDue is the disconnected timer firing: ask for a restart.
-func (ss *wsSession) restartDue(ctx context.Context) error {
+func (ss *session) restartDue(ctx context.Context) error {
 	ss.ice.timer, ss.ice.timerC = nil, nil
 	if !ss.ice.want() {
 		return nil // failed will end it
@@ -71,7 +71,7 @@ func (ss *wsSession) restartDue(ctx context.Context) error {
 }
 
 // offerOptions is the next offer's: an ICE restart when one is wanted.
-func (ss *wsSession) offerOptions() *webrtc.OfferOptions {
+func (ss *session) offerOptions() *webrtc.OfferOptions {
 	if !ss.ice.wanted {
 		return nil
 	}

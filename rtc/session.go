@@ -32,11 +32,12 @@ type message struct {
 // gatherTimeout bounds the wait for our own ICE candidates before an offer or answer.
 const gatherTimeout = 5 * time.Second
 
-// wsSession is one WebSocket viewer. Its goroutine (run) owns the connection: pion's
-// callbacks and the server only signal it through channels.
-type wsSession struct {
+// session is one viewer, signalling over the camera's WebSocket or through the fleet's broker
+// (its transport). Its goroutine (run) owns the connection: pion's callbacks and the server
+// only signal it through channels.
+type session struct {
 	srv  *Server
-	ws   *websocket.Conn
+	tr   transport
 	log  *slog.Logger
 	conn *Conn
 
@@ -48,14 +49,15 @@ type wsSession struct {
 	rtcpWG  sync.WaitGroup
 
 	awaiting bool // an offer is out and its answer not yet applied
+	byeSent  bool // the viewer has been told the session is over
 	timer    *time.Timer
 	ice      iceRestart
 }
 
-func (ss *wsSession) wake()      { signal(ss.wakeC) }
-func (ss *wsSession) stateWake() { signal(ss.stateC) }
+func (ss *session) wake()      { signal(ss.wakeC) }
+func (ss *session) stateWake() { signal(ss.stateC) }
 
-func (ss *wsSession) close() { ss.closeMu.Do(func() { close(ss.closeC) }) }
+func (ss *session) close() { ss.closeMu.Do(func() { close(ss.closeC) }) }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws, err := websocket.Accept(w, r, nil)
@@ -69,15 +71,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sl.release() // a no-op once the session has it
-	ss := &wsSession{
-		srv:     s,
-		ws:      ws,
-		log:     s.log.With("viewer", r.RemoteAddr, "signalling", "ws"),
-		wakeC:   make(chan struct{}, 1),
-		stateC:  make(chan struct{}, 1),
-		closeC:  make(chan struct{}),
-		pcState: make(chan webrtc.PeerConnectionState, 8),
-	}
+	ss := s.newSession(&wsTransport{ws: ws, srv: s}, s.log.With("viewer", r.RemoteAddr, "signalling", "ws"))
 	if err := s.add(ss, sl); err != nil {
 		ws.Close(websocket.StatusGoingAway, "server closing")
 		return
@@ -99,14 +93,26 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (s *Server) newSession(tr transport, log *slog.Logger) *session {
+	return &session{
+		srv:     s,
+		tr:      tr,
+		log:     log,
+		wakeC:   make(chan struct{}, 1),
+		stateC:  make(chan struct{}, 1),
+		closeC:  make(chan struct{}),
+		pcState: make(chan webrtc.PeerConnectionState, 8),
+	}
+}
+
 // run serves the viewer until it leaves, the connection fails, or the server closes.
-func (ss *wsSession) run(ctx context.Context) (err error) {
+func (ss *session) run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	msgs := make(chan message)
 	readErr := make(chan error, 1)
-	go func() { readErr <- ss.read(ctx, msgs) }()
+	go func() { readErr <- ss.tr.read(ctx, msgs) }()
 	idle := make(chan error, 1)
-	go func() { idle <- ss.keepAlive(ctx) }()
+	go func() { idle <- ss.tr.keepAlive(ctx) }()
 	defer func() {
 		cancel()
 		<-idle
@@ -118,7 +124,7 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 			ss.timer.Stop()
 		}
 		ss.ice.stopTimer()
-		ss.ws.CloseNow()
+		ss.tr.closeNow()
 		<-readErr
 	}()
 	ss.timer = time.NewTimer(time.Hour)
@@ -135,7 +141,7 @@ func (ss *wsSession) run(ctx context.Context) (err error) {
 }
 
 // start tells the viewer the state, makes its peer connection and sends the first offer.
-func (ss *wsSession) start(ctx context.Context) error {
+func (ss *session) start(ctx context.Context) error {
 	if err := ss.send(ctx, message{Type: "state", State: ss.srv.cfg.State()}); err != nil {
 		return err
 	}
@@ -157,7 +163,7 @@ func (ss *wsSession) start(ctx context.Context) error {
 }
 
 // next handles what happens next to the session; done (or an error) ends it.
-func (ss *wsSession) next(ctx context.Context, msgs <-chan message, readErr, idle chan error) (done bool, err error) {
+func (ss *session) next(ctx context.Context, msgs <-chan message, readErr, idle chan error) (done bool, err error) {
 	select {
 	case <-ctx.Done():
 		return true, nil
@@ -192,30 +198,8 @@ func (ss *wsSession) next(ctx context.Context, msgs <-chan message, readErr, idl
 	}
 }
 
-// read hands the viewer's messages to run; a malformed message is answered with an error
-// and skipped.
-func (ss *wsSession) read(ctx context.Context, msgs chan<- message) error {
-	for {
-		typ, data, err := ss.ws.Read(ctx)
-		if err != nil {
-			return err
-		}
-		var m message
-		if typ != websocket.MessageText {
-			m = message{Type: "error", Error: "messages are JSON text"}
-		} else if err := json.Unmarshal(data, &m); err != nil {
-			m = message{Type: "error", Error: "malformed message: " + err.Error()}
-		}
-		select {
-		case msgs <- m:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // handle acts on one message from the viewer; done ends the session.
-func (ss *wsSession) handle(ctx context.Context, m message) (done bool, err error) {
+func (ss *session) handle(ctx context.Context, m message) (done bool, err error) {
 	reply := func(format string, args ...any) error {
 		return ss.send(ctx, message{Type: "error", Error: fmt.Sprintf(format, args...)})
 	}
@@ -255,7 +239,7 @@ func (ss *wsSession) handle(ctx context.Context, m message) (done bool, err erro
 
 // reconcile brings the viewer's senders in line with the live kinds: removals at once, adds
 // once the removal they follow has been negotiated, and one offer for all of it.
-func (ss *wsSession) reconcile(ctx context.Context) error {
+func (ss *session) reconcile(ctx context.Context) error {
 	for _, s := range ss.conn.Senders() {
 		f := ss.srv.fanoutOf(s)
 		if f == nil {
@@ -281,7 +265,7 @@ func (ss *wsSession) reconcile(ctx context.Context) error {
 }
 
 // offer creates an offer, waits for our candidates so the SDP is complete, and sends it.
-func (ss *wsSession) offer(ctx context.Context) error {
+func (ss *session) offer(ctx context.Context) error {
 	pc := ss.conn.pc
 	o, err := pc.CreateOffer(ss.offerOptions())
 	if err != nil {
@@ -304,19 +288,22 @@ func (ss *wsSession) offer(ctx context.Context) error {
 	return ss.send(ctx, message{Type: "offer", SDP: pc.LocalDescription().SDP})
 }
 
-func (ss *wsSession) send(ctx context.Context, m message) error {
+func (ss *session) send(ctx context.Context, m message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("rtc: encode %s: %w", m.Type, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return ss.ws.Write(ctx, websocket.MessageText, b)
+	if m.Type == "bye" {
+		ss.byeSent = true
+	}
+	return ss.tr.write(ctx, b)
 }
 
 // readRTCP reads the RTCP of a sender's current pion sender until it stops, turning PLI and
 // FIR into one keyframe request to the source.
-func (ss *wsSession) readRTCP(s *Sender) {
+func (ss *session) readRTCP(s *Sender) {
 	ss.conn.mu.Lock()
 	ps, f := s.pion, s.track
 	ss.conn.mu.Unlock()

@@ -44,6 +44,10 @@ type Config struct {
 	// MQTTInsecure allows an mqtt:// broker without credentials beyond loopback (anyone on the
 	// way could command the camera). Default false: refused.
 	MQTTInsecure bool
+	// MQTTSignalling lets viewers ask for WebRTC sessions through the broker (DESIGN.md, "MQTT
+	// signalling"): a camera watchable from anywhere the broker is, with no inbound port.
+	// Each session's hello carries the viewer's credential. Default false.
+	MQTTSignalling bool
 	// MQTTListen is where the simulated board's embedded broker listens when MQTT is empty:
 	// a loopback host:port (port 0 picks one), or "off". Default 127.0.0.1:1883.
 	MQTTListen string
@@ -256,6 +260,8 @@ func deviceSettings() []settings.Setting[Config] {
 			func(c *Config) *[]string { return &c.Groups }),
 		settings.Bool("mqtt_insecure", "allow an mqtt:// broker without credentials beyond loopback",
 			func(c *Config) *bool { return &c.MQTTInsecure }),
+		settings.Bool("mqtt_signalling", "let viewers ask for WebRTC sessions through the MQTT broker (watch from anywhere)",
+			func(c *Config) *bool { return &c.MQTTSignalling }),
 		settings.Bool("remote_may_lift", "let MQTT and the HTTP API lift privacy engaged by the button",
 			func(c *Config) *bool { return &c.RemoteMayLift }),
 	}

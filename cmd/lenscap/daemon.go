@@ -121,7 +121,7 @@ func newDaemon(cfg Config, log *slog.Logger, getenv func(string) string) (_ *dae
 	if d.srv, err = d.newServer(); err != nil {
 		return nil, err
 	}
-	if d.broker, d.mq, err = newMQTT(cfg, d.board, d.dev, d.state, d.verifier.Required(), log); err != nil {
+	if d.broker, d.mq, err = d.newMQTT(); err != nil {
 		return nil, err
 	}
 	if d.room, err = newLiveKit(cfg, d.roomViewersChanged, log.With("component", "livekit")); err != nil {

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/lenscap/lenscap/board"
-	"github.com/lenscap/lenscap/device"
 	"github.com/lenscap/lenscap/mqtt"
 )
 
@@ -14,7 +12,8 @@ import (
 // with no broker it first starts the embedded one (unless mqtt_listen is off). Both may be nil.
 // state is what the client publishes; it is called only once the client runs. secured says
 // that credentials are in force: the embedded broker then requires them too.
-func newMQTT(cfg Config, b *board.Board, dev *device.Device, state func() stateJSON, secured bool, log *slog.Logger) (*mqtt.EmbeddedBroker, *mqtt.Client, error) {
+func (d *daemon) newMQTT() (*mqtt.EmbeddedBroker, *mqtt.Client, error) {
+	cfg, b, log := d.cfg, d.board, d.log
 	url := cfg.MQTT
 	var broker *mqtt.EmbeddedBroker
 	if url != "" {
@@ -27,7 +26,7 @@ func newMQTT(cfg Config, b *board.Board, dev *device.Device, state func() stateJ
 		}
 	} else if b.Simulated && cfg.MQTTListen != "off" {
 		var err error
-		if broker, url, err = startEmbeddedBroker(cfg, secured, log); err != nil {
+		if broker, url, err = startEmbeddedBroker(cfg, d.verifier.Required(), log); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -35,25 +34,36 @@ func newMQTT(cfg Config, b *board.Board, dev *device.Device, state func() stateJ
 		return broker, nil, nil
 	}
 	mqtt.BridgePahoLogs(log.With("component", "paho"))
-	mq, err := mqtt.New(mqtt.Config{
+	signal, err := d.signalConfig(url)
+	if err == nil {
+		var mq *mqtt.Client
+		mq, err = d.newMQTTClient(url, signal)
+		if err == nil {
+			return broker, mq, nil
+		}
+	}
+	if broker != nil {
+		broker.Close()
+	}
+	return nil, nil, err
+}
+
+// newMQTTClient is the fleet-control client of the broker at url.
+func (d *daemon) newMQTTClient(url string, signal *mqtt.SignalConfig) (*mqtt.Client, error) {
+	cfg, b, log := d.cfg, d.board, d.log
+	return mqtt.New(mqtt.Config{
 		BrokerURL:   url,
 		TLS:         mqtt.TLS{CAFile: cfg.MQTTCA, CertFile: cfg.MQTTCert, KeyFile: cfg.MQTTKey},
 		ID:          cfg.ID,
 		Groups:      cfg.Groups,
 		TopicPrefix: cfg.TopicPrefix,
-		Device:      dev,
-		State:       func() any { return state() },
+		Device:      d.dev,
+		State:       func() any { return d.state() },
 		Logger:      log.With("component", "mqtt"),
 		StoreDir:    cfg.StateDir,
 		Discovery:   mqtt.Discovery{Model: b.Name, Version: version},
+		Signal:      signal,
 	})
-	if err != nil {
-		if broker != nil {
-			broker.Close()
-		}
-		return nil, nil, err
-	}
-	return broker, mq, nil
 }
 
 // startEmbeddedBroker starts the simulated board's broker and returns the URL its client

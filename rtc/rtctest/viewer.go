@@ -59,7 +59,7 @@ type Options struct {
 // Viewer is a pion peer that plays a browser on the device's WebSocket signalling.
 type Viewer struct {
 	pc   *webrtc.PeerConnection
-	ws   *websocket.Conn
+	link Link
 	opts Options
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -76,8 +76,53 @@ type Viewer struct {
 	changed chan struct{} // closed and replaced whenever anything is recorded
 }
 
+// Link is a viewer's signalling channel: the device's WebSocket (Dial), or another carrying the
+// same JSON messages (MQTT signalling through a broker).
+type Link interface {
+	// Read returns the next message from the device.
+	Read(ctx context.Context) ([]byte, error)
+	// Write sends one message to the device.
+	Write(ctx context.Context, msg []byte) error
+	// Close hangs up.
+	Close() error
+}
+
 // Dial connects a viewer to a device's /ws URL (ws://127.0.0.1:PORT/ws).
 func Dial(ctx context.Context, url string, opts Options) (*Viewer, error) {
+	dialOpts := &websocket.DialOptions{HTTPClient: opts.HTTPClient, HTTPHeader: http.Header{}}
+	if opts.Token != "" {
+		dialOpts.HTTPHeader.Set("Authorization", "Bearer "+opts.Token)
+	}
+	ws, _, err := websocket.Dial(ctx, url, dialOpts)
+	if err != nil {
+		return nil, fmt.Errorf("rtctest: dial %s: %w", url, err)
+	}
+	ws.SetReadLimit(1 << 20)
+	v, err := Connect(wsLink{ws}, opts)
+	if err != nil {
+		ws.CloseNow()
+	}
+	return v, err
+}
+
+// Connect starts a viewer on a signalling link; the device speaks first (its offer).
+func Connect(link Link, opts Options) (*Viewer, error) {
+	pc, err := newPeer(opts)
+	if err != nil {
+		return nil, err
+	}
+	v := &Viewer{pc: pc, link: link, opts: opts, done: make(chan struct{}), changed: make(chan struct{})}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.wg.Add(1)
+		go v.readTrack(tr)
+	})
+	v.wg.Add(1)
+	go v.signal()
+	return v, nil
+}
+
+// newPeer is a browser's receiving side on loopback.
+func newPeer(opts Options) (*webrtc.PeerConnection, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -100,29 +145,22 @@ func Dial(ctx context.Context, url string, opts Options) (*Viewer, error) {
 	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, err
-	}
-	dialOpts := &websocket.DialOptions{HTTPClient: opts.HTTPClient, HTTPHeader: http.Header{}}
-	if opts.Token != "" {
-		dialOpts.HTTPHeader.Set("Authorization", "Bearer "+opts.Token)
-	}
-	ws, _, err := websocket.Dial(ctx, url, dialOpts)
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("rtctest: dial %s: %w", url, err)
-	}
-	ws.SetReadLimit(1 << 20)
-	v := &Viewer{pc: pc, ws: ws, opts: opts, done: make(chan struct{}), changed: make(chan struct{})}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		v.wg.Add(1)
-		go v.readTrack(tr)
-	})
-	v.wg.Add(1)
-	go v.signal()
-	return v, nil
+	return api.NewPeerConnection(webrtc.Configuration{})
 }
+
+// wsLink is the device's WebSocket.
+type wsLink struct{ ws *websocket.Conn }
+
+func (l wsLink) Read(ctx context.Context) ([]byte, error) {
+	_, data, err := l.ws.Read(ctx)
+	return data, err
+}
+
+func (l wsLink) Write(ctx context.Context, b []byte) error {
+	return l.ws.Write(ctx, websocket.MessageText, b)
+}
+
+func (l wsLink) Close() error { return l.ws.Close(websocket.StatusNormalClosure, "") }
 
 func (v *Viewer) record(f func()) {
 	v.mu.Lock()
@@ -178,7 +216,7 @@ func (v *Viewer) signal() {
 	defer func() { v.record(func() { v.ended = err }) }()
 	for {
 		var data []byte
-		_, data, err = v.ws.Read(ctx)
+		data, err = v.link.Read(ctx)
 		if err != nil {
 			return
 		}
@@ -260,12 +298,12 @@ func (v *Viewer) Send(ctx context.Context, m any) error {
 	if err != nil {
 		return err
 	}
-	return v.ws.Write(ctx, websocket.MessageText, b)
+	return v.link.Write(ctx, b)
 }
 
 // SendRaw writes bytes as one text message.
 func (v *Viewer) SendRaw(ctx context.Context, b []byte) error {
-	return v.ws.Write(ctx, websocket.MessageText, b)
+	return v.link.Write(ctx, b)
 }
 
 // PC is the viewer's peer connection.
@@ -364,7 +402,7 @@ func (v *Viewer) SendPLI() error {
 
 // Close hangs up and waits for the viewer's goroutines.
 func (v *Viewer) Close() error {
-	v.ws.Close(websocket.StatusNormalClosure, "")
+	_ = v.link.Close()
 	err := v.pc.Close()
 	v.wg.Wait()
 	return err
