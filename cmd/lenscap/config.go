@@ -74,7 +74,7 @@ type Config struct {
 	// after the last one left: the camera's LED is on only while someone watches).
 	Capture       string
 	CaptureLinger time.Duration
-	// MaxViewers bounds the viewers, WebSocket and WHEP together. Default 16.
+	// MaxViewers bounds the viewers, WebSocket, WHEP and MQTT signalling together. Default 16.
 	// MaxViewersPerCredential bounds those of one credential's holder. Default 4.
 	MaxViewers, MaxViewersPerCredential int
 	// WSPing and WSIdle: a WebSocket viewer is pinged every WSPing and dropped when it has not

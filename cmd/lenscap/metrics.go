@@ -6,6 +6,7 @@ import (
 
 	"github.com/lenscap/lenscap/board"
 	"github.com/lenscap/lenscap/device"
+	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/rtc"
 	"github.com/lenscap/lenscap/rtc/livekit"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,9 @@ type metricsSources struct {
 	Limits *limitSources
 	// Room is the LiveKit publisher; nil: none configured.
 	Room *livekit.Publisher
+	// Signal is the MQTT client when it serves MQTT signalling (at most SignalMax sessions).
+	Signal    *mqtt.Client
+	SignalMax int
 }
 
 // metrics is lenscap's Prometheus registry: it serves /metrics (ServeHTTP).
@@ -160,6 +164,9 @@ func newMetrics(src metricsSources, cuts *cutMetrics) *metrics {
 	if src.Room != nil {
 		registerLiveKit(reg, src.Room)
 	}
+	if src.Signal != nil {
+		registerSignal(reg, src.Signal, src.SignalMax)
+	}
 	reg.MustRegister(cuts.hist, cuts.power, cuts.powerFailures)
 	perKindBool("powered", "Power interlock: 0 once the kind's device is confirmed off, else 1 (kinds without an interlock: always 1).", src.Powered)
 	return &metrics{handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})}
@@ -183,6 +190,9 @@ func (d *daemon) metricsSources() metricsSources {
 		SlowBodies: d.limits.SlowBodies, Clients: d.limits.Clients,
 		ConnsRefused: d.conns.Refused, Conns: d.conns.Open}
 	src.Room = d.room
+	if d.mq != nil && d.cfg.MQTTSignalling {
+		src.Signal, src.SignalMax = d.mq, d.cfg.MaxViewers
+	}
 	return src
 }
 

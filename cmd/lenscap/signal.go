@@ -10,6 +10,7 @@ import (
 	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/mqtt"
 	"github.com/lenscap/lenscap/rtc"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // signalConfig turns MQTT signalling on when mqtt_signalling says so: viewers that reach the
@@ -95,4 +96,23 @@ func brokerOnLoopback(raw string) bool {
 	}
 	ip, err := netip.ParseAddr(u.Hostname())
 	return err == nil && ip.IsLoopback() && net.ParseIP(u.Hostname()) != nil
+}
+
+// registerSignal exports MQTT signalling's sessions and refusals (when it is on).
+func registerSignal(reg *prometheus.Registry, mq *mqtt.Client, max int) {
+	f := func(get func(mqtt.SignalStats) float64) func() float64 {
+		return func() float64 { return get(mq.SignalStats()) }
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "signal_sessions",
+			Help: "MQTT signalling sessions, served or being set up."}, f(func(s mqtt.SignalStats) float64 { return float64(s.Active) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "signal_sessions_max",
+			Help: "The most MQTT signalling sessions at once (max_viewers)."}, func() float64 { return float64(max) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "signal_sessions_total",
+			Help: "MQTT signalling sessions started by a hello."}, f(func(s mqtt.SignalStats) float64 { return float64(s.Started) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "signal_refused_total",
+			Help: "Hellos refused because signal_sessions_max sessions were open."}, f(func(s mqtt.SignalStats) float64 { return float64(s.Refused) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Name: "signal_dropped_total",
+			Help: "Viewer messages dropped: for no session, too large, or beyond a session's queue."}, f(func(s mqtt.SignalStats) float64 { return float64(s.Dropped) })),
+	)
 }

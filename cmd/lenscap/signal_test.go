@@ -181,6 +181,12 @@ func TestMQTTSignallingViewerGetsTheCutAndTheLift(t *testing.T) {
 	if st := d.mq.SignalStats(); st.Active != 1 || st.Started != 1 {
 		t.Errorf("signal stats: %+v", st)
 	}
+	_, metrics := d.do(t, "GET", "/metrics", signalToken, nil)
+	for _, want := range []string{"lenscap_signal_sessions 1", "lenscap_signal_sessions_total 1", "lenscap_signal_sessions_max 16"} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 func TestMQTTSignallingRefusesWithoutAValidCredential(t *testing.T) {
