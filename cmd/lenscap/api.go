@@ -79,9 +79,10 @@ func (a *api) handler() http.Handler {
 	view := func(h http.Handler) http.Handler { return a.need(auth.RoleView, h) }
 	control := func(h http.Handler) http.Handler { return a.need(auth.RoleControl, h) }
 	mux := http.NewServeMux()
-	// Without a credential: the page, its icon and liveness.
+	// Without a credential: the page, its icon, its MQTT client and liveness.
 	mux.HandleFunc("GET /{$}", a.servePage)
 	mux.HandleFunc("GET /favicon.ico", serveFavicon)
+	mux.HandleFunc("GET "+mqttClientPath, serveMQTTClient)
 	mux.HandleFunc("GET /healthz", a.serveHealth)
 	mux.Handle("GET /api/state", view(http.HandlerFunc(a.serveState)))
 	mux.Handle("POST /api/privacy", control(http.HandlerFunc(a.servePrivacy)))

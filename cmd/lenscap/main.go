@@ -53,6 +53,10 @@ func subcommands() []subcommand {
 			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
 				return runToken(args, getenv, os.Stdout)
 			}},
+		{"page", "write a static copy of the viewer page that watches from anywhere through the MQTT broker",
+			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
+				return runPage(args, getenv, os.Stdout)
+			}},
 		{"journal", "verify the privacy journal: its chain and its signed checkpoints",
 			func(_ context.Context, args []string, getenv func(string) string, _ io.Reader, _ io.Writer) error {
 				return runJournal(args, getenv, os.Stdout)

@@ -1,6 +1,7 @@
 // Package mqtttest runs a real mosquitto broker for tests: on a free 127.0.0.1 port, with its
 // own configuration, password and ACL files in the test's temporary directory, optionally with
-// TLS and client certificates. It can be stopped and restarted on the same port.
+// TLS and client certificates, and optionally a second listener that speaks MQTT over
+// WebSocket (for browsers). It can be stopped and restarted on the same ports.
 //
 // mosquitto is $LENSCAP_MOSQUITTO, /usr/sbin/mosquitto or mosquitto on PATH. When it is missing
 // the test is skipped, unless the environment variable LENSCAP_REQUIRE_MOSQUITTO is set, which
@@ -46,6 +47,10 @@ type Options struct {
 	// account's session, so one camera cannot take another camera's client id, as README's "A
 	// broker for a fleet" sets it up. Each account then has one connection at a time.
 	UsernameAsClientID bool
+	// WebSockets adds a listener with mosquitto's "protocol websockets" on another free
+	// 127.0.0.1 port, for MQTT over WebSocket (WebSocketURL); the same accounts and ACL apply.
+	// It is plain ws:// (TLS applies to the MQTT listener only).
+	WebSockets bool
 	// Extra are more lines of mosquitto.conf (e.g. "max_queued_messages 10000").
 	Extra []string
 }
@@ -57,7 +62,9 @@ type Broker struct {
 	dir  string
 	conf string
 	port int
-	ca   *testCA
+	// wsPort is the WebSocket listener's port; 0 without one.
+	wsPort int
+	ca     *testCA
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -95,6 +102,9 @@ func Start(tb testing.TB, opts Options) *Broker {
 	var err error
 	for range 5 { // a free port can be taken between the probe and mosquitto's bind
 		b.port = freePort(tb)
+		if opts.WebSockets {
+			b.wsPort = freePort(tb)
+		}
 		b.writeConfig()
 		if err = b.start(bin); err == nil {
 			return b
@@ -173,6 +183,10 @@ func (b *Broker) writeConfig() {
 			fmt.Fprintf(&c, "require_certificate true\nuse_identity_as_username true\n")
 		}
 	}
+	if b.opts.WebSockets {
+		// socket_domain ipv4: without it libwebsockets binds [::] whatever the address says.
+		fmt.Fprintf(&c, "listener %d 127.0.0.1\nsocket_domain ipv4\nprotocol websockets\n", b.wsPort)
+	}
 	if b.opts.UsernameAsClientID {
 		fmt.Fprintf(&c, "use_username_as_clientid true\n")
 	}
@@ -224,12 +238,8 @@ func (b *Broker) start(bin string) error {
 		// Ours is up once it logged "running" (after its listener bound) as many times as it
 		// was started, and accepts connections: another broker that took the port between
 		// freePort and the bind would accept them too.
-		if strings.Count(b.Log(), " running") >= b.runs {
-			c, err := net.DialTimeout("tcp", b.Addr(), time.Second)
-			if err == nil {
-				c.Close()
-				return nil
-			}
+		if strings.Count(b.Log(), " running") >= b.runs && b.accepts() {
+			return nil
 		}
 		select {
 		case <-done:
@@ -243,6 +253,22 @@ func (b *Broker) start(bin string) error {
 			return fmt.Errorf("mosquitto did not accept connections on %s within 10s%s", b.Addr(), b.logTail())
 		}
 	}
+}
+
+// accepts reports whether every listener accepts connections.
+func (b *Broker) accepts() bool {
+	addrs := []string{b.Addr()}
+	if b.wsPort != 0 {
+		addrs = append(addrs, b.WebSocketAddr())
+	}
+	for _, a := range addrs {
+		c, err := net.DialTimeout("tcp", a, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
 }
 
 func (b *Broker) logTail() string {
@@ -328,6 +354,24 @@ func (b *Broker) URL(user, password string) string {
 		u.User = url.UserPassword(user, password)
 	}
 	return u.String()
+}
+
+// WebSocketAddr is the WebSocket listener's host:port; empty without Options.WebSockets.
+func (b *Broker) WebSocketAddr() string {
+	if b.wsPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.wsPort))
+}
+
+// WebSocketURL is the URL of the WebSocket listener, ws://127.0.0.1:PORT/mqtt (mosquitto
+// takes any path); empty without Options.WebSockets. Browsers give credentials in the MQTT
+// CONNECT, never in this URL.
+func (b *Broker) WebSocketURL() string {
+	if b.wsPort == 0 {
+		return ""
+	}
+	return "ws://" + b.WebSocketAddr() + "/mqtt"
 }
 
 // Log returns what mosquitto logged so far.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 func dialOK(t *testing.T, addr string) {
@@ -105,4 +107,90 @@ func TestMissingMosquittoSkipsUnlessRequired(t *testing.T) {
 	if r.failed == "" || r.skipped != "" {
 		t.Errorf("with %s: skipped %q failed %q, want a failure", RequireEnv, r.skipped, r.failed)
 	}
+}
+
+func TestWebSocketListenerCarriesMQTTWithTheSameAccounts(t *testing.T) {
+	b := Start(t, Options{
+		Users:      map[string]string{"cam": "pc", "viewer": "pv"},
+		ACL:        "user cam\ntopic write x/out\nuser viewer\ntopic read x/out\n",
+		WebSockets: true,
+	})
+	if !strings.HasPrefix(b.WebSocketURL(), "ws://127.0.0.1:") || b.WebSocketAddr() == b.Addr() {
+		t.Fatalf("WebSocketURL %q, Addr %q", b.WebSocketURL(), b.Addr())
+	}
+	got := make(chan string, 1)
+	viewer := connect(t, b.WebSocketURL(), "viewer", "pv")
+	if tok := viewer.Subscribe("x/out", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe over WebSocket: %v", tok.Error())
+	}
+	cam := connect(t, "tcp://"+b.Addr(), "cam", "pc")
+	if tok := cam.Publish("x/out", 1, false, "hello"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	select {
+	case m := <-got:
+		if m != "hello" {
+			t.Errorf("got %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing arrived over the WebSocket")
+	}
+	bad := paho.NewClient(paho.NewClientOptions().AddBroker(b.WebSocketURL()).SetUsername("viewer").SetPassword("wrong"))
+	if tok := bad.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+		bad.Disconnect(0)
+		t.Error("a wrong password was accepted over the WebSocket")
+	}
+	if !listensOnLoopbackOnly(t, b.wsPort) {
+		t.Errorf("the WebSocket listener on port %d reaches beyond 127.0.0.1", b.wsPort)
+	}
+	b.Restart()
+	dialOK(t, b.WebSocketAddr())
+}
+
+func TestNoWebSocketListenerUnlessAsked(t *testing.T) {
+	b := Start(t, Options{})
+	if b.WebSocketURL() != "" || b.WebSocketAddr() != "" {
+		t.Errorf("WebSocketURL %q, WebSocketAddr %q without the option", b.WebSocketURL(), b.WebSocketAddr())
+	}
+}
+
+func connect(t *testing.T, broker, user, password string) paho.Client {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetUsername(user).SetPassword(password).SetClientID(user))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s as %s: %v", broker, user, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// listensOnLoopbackOnly reports whether the sockets listening on port (in /proc/net/tcp and
+// tcp6) are all bound to 127.0.0.1. Elsewhere than Linux it reports true.
+func listensOnLoopbackOnly(t *testing.T, port int) bool {
+	t.Helper()
+	found := false
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 4 || fields[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			addr, p, ok := strings.Cut(fields[1], ":")
+			if !ok || p != fmt.Sprintf("%04X", port) {
+				continue
+			}
+			found = true
+			if addr != "0100007F" {
+				return false
+			}
+		}
+	}
+	if !found {
+		t.Logf("no listening socket on port %d in /proc/net", port)
+	}
+	return true
 }
