@@ -14,7 +14,9 @@ import (
 func (sg *signalling) onMessage(_ paho.Client, m paho.Message) {
 	m.Ack()
 	account, sid, leaf, ok := sg.topics.SessionOf(sg.id, m.Topic())
-	if !ok || leaf != LeafViewer {
+	// Retained: a message kept by the broker from before the camera subscribed, not a viewer
+	// here now (a retained hello would otherwise start a session on every reconnection).
+	if !ok || leaf != LeafViewer || m.Retained() {
 		sg.dropped.Add(1)
 		return
 	}

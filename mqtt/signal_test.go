@@ -150,6 +150,25 @@ func TestSignalRefusesBeyondItsLimitsAndTellsWhy(t *testing.T) {
 	}
 }
 
+func TestSignalIgnoresARetainedHello(t *testing.T) {
+	e := &echoServer{}
+	broker := startBroker(t)
+	url := broker.URL("", "")
+	o, up, down := session(t, url, "stale")
+	o.publish(up, true, `{"type":"hello"}`) // kept by the broker for whoever subscribes next
+	cam := newCamera(t, url, "cam-1", func(c *Config) { c.Signal = &SignalConfig{Serve: e.serve} })
+	c := cam.startClient()
+	avail := newObserver(t, url, "lenscap/cam-1/availability")
+	avail.waitFor("online", func(ms []msg) bool { m, ok := last(ms, "lenscap/cam-1/availability"); return ok && m.Payload == Online })
+	o.sync(down) // the camera has had its chance to answer
+	if n, _ := e.count(); n != 0 || c.SignalStats().Started != 0 {
+		t.Fatalf("a retained hello started %d sessions", n)
+	}
+	if ps := payloads(o.all(), down); len(ps) != 1 {
+		t.Errorf("camera answered a retained hello: %q", ps)
+	}
+}
+
 func TestSignalSessionFloodedByItsViewerEnds(t *testing.T) {
 	e := &echoServer{hold: true}
 	_, c, url := startSignalCamera(t, e, nil)
