@@ -169,6 +169,37 @@ func (f *fanout) detach(t *device.Track) {
 	f.mu.Unlock()
 }
 
+// writeFrame writes one frame's packets to a binding; false when pion dropped them unsent. A
+// binding's writes are dropped (0 bytes, no error) until its connection's SRTP is up, though
+// pion binds when the answer is applied: a keyframe dropped so is not the viewer's first
+// frame, it still waits for one (watchState asks for it once connected).
+func (f *fanout) writeFrame(b *binding, payloads [][]byte) bool {
+	for i, p := range payloads {
+		b.hdr.Marker = f.pion == webrtc.RTPCodecTypeVideo && i == len(payloads)-1 // end of frame
+		b.hdr.SequenceNumber++
+		// A write error is a viewer going away; its session notices and ends.
+		n, err := b.w.WriteRTP(&b.hdr, p)
+		if i == 0 && n == 0 && err == nil {
+			b.hdr.SequenceNumber-- // nothing left: no gap for the viewer to ask after
+			return false
+		}
+	}
+	b.waitKey = false
+	return true
+}
+
+// waiting reports whether a binding waits for a keyframe to start with.
+func (f *fanout) waiting() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.bindings {
+		if b.waitKey {
+			return true
+		}
+	}
+	return false
+}
+
 // current returns the attached track, or nil.
 func (f *fanout) current() *device.Track {
 	f.mu.Lock()
@@ -201,19 +232,12 @@ func (f *fanout) write(t *device.Track, fr device.Frame) {
 	ts := f.timestamp(fr.CaptureTime)
 	sent := 0
 	for _, b := range f.bindings {
-		if b.waitKey {
-			if !fr.Keyframe {
-				continue
-			}
-			b.waitKey = false
+		if b.waitKey && !fr.Keyframe {
+			continue
 		}
 		b.hdr.Timestamp = ts
-		sent++
-		for i, p := range payloads {
-			b.hdr.Marker = f.pion == webrtc.RTPCodecTypeVideo && i == len(payloads)-1 // end of frame
-			b.hdr.SequenceNumber++
-			// A write error is a viewer going away; its session notices and ends.
-			_, _ = b.w.WriteRTP(&b.hdr, p)
+		if f.writeFrame(b, payloads) {
+			sent++
 		}
 	}
 	if sent > 0 {

@@ -375,14 +375,28 @@ func signal(c chan struct{}) {
 	}
 }
 
-// watchState hands pc's state changes to c without ever blocking pion's callback.
-func watchState(pc *webrtc.PeerConnection, c chan webrtc.PeerConnectionState) {
+// watchState hands pc's state changes to c without ever blocking pion's callback. Connected,
+// the video sent before it (a keyframe asked for at Bind, which comes with the answer, before
+// DTLS) was dropped by pion: a viewer still waiting for its first keyframe gets one now.
+func (s *Server) watchState(pc *webrtc.PeerConnection, c chan webrtc.PeerConnectionState) {
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			go s.keyframeForWaiting()
+		}
 		select {
 		case c <- st:
 		default:
 		}
 	})
+}
+
+// keyframeForWaiting asks for a keyframe where a viewer waits for one to start with.
+func (s *Server) keyframeForWaiting() {
+	for _, f := range s.fanouts {
+		if f.waiting() {
+			f.requestKeyframe()
+		}
+	}
 }
 
 // ended reports whether a connection state ends the viewer's session.

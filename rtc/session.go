@@ -154,7 +154,7 @@ func (ss *session) start(ctx context.Context) error {
 		return err
 	}
 	ss.conn = conn
-	watchState(conn.pc, ss.pcState)
+	ss.srv.watchState(conn.pc, ss.pcState)
 	for _, s := range conn.Senders() {
 		ss.readRTCP(s)
 	}

@@ -68,7 +68,7 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request) {
 	ws := s.newWHEPSession(conn, r.RemoteAddr)
 	ws.owner = viewerName(r.Context())
 	ws.offer = offer
-	watchState(pc, ws.pcState)
+	s.watchState(pc, ws.pcState)
 	if err := s.add(ws, sl); err != nil {
 		_ = pc.Close()
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
