@@ -143,12 +143,12 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // setCommand sets the command and its words, and checks that the flags given are its own.
 func (inv *invocation) setCommand(fs *flag.FlagSet, words []string) error {
 	if len(words) == 0 {
-		return errors.New("no command (want privacy, state or list; lenscapctl -h)")
+		return errors.New("no command (want privacy, state, list, view or token; lenscapctl -h)")
 	}
 	inv.command, inv.args = words[0], words[1:]
 	allowed, ok := commandFlags[inv.command]
 	if !ok {
-		return fmt.Errorf("unknown command %q (want privacy, state or list; lenscapctl -h)", inv.command)
+		return fmt.Errorf("unknown command %q (want privacy, state, list, view or token; lenscapctl -h)", inv.command)
 	}
 	var bad []string
 	fs.Visit(func(f *flag.Flag) {
@@ -222,6 +222,7 @@ const usageHead = `usage:
   lenscapctl [flags] privacy on|off [--video] [--audio] (--device ID | --group G | --all)
   lenscapctl [flags] state [--device ID | --all] [--json]
   lenscapctl [flags] list [--json]
+  lenscapctl [flags] view --device ID [--for D] [--json] [--relay]   (lenscapctl view -h)
   lenscapctl token keygen|create ...   (signed tokens for viewers: lenscapctl token -h)
 
 privacy on makes the kinds named private (cuts them), off lifts their privacy; neither --video
@@ -229,7 +230,8 @@ nor --audio means both. It waits for every device's ack, prints which devices ac
 (with why) or stayed silent, and fails unless all acked ok. The devices of a group or of --all
 are those whose retained state the broker holds.
 state prints the retained state of a device (or of all); list lists the devices known to the
-broker with their availability.
+broker with their availability. view watches a camera through the broker (MQTT signalling): a
+headless WebRTC viewer that prints what it receives, one line per event.
 
 Flags may come before or after the command. Each broker setting is also a key of the YAML
 --config file (mqtt, topic_prefix, mqtt_ca, mqtt_cert, mqtt_key, timeout) and an environment

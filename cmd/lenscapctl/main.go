@@ -4,6 +4,7 @@
 //	lenscapctl [flags] privacy on|off [--video] [--audio] (--device ID | --group G | --all)
 //	lenscapctl [flags] state [--device ID | --all] [--json]
 //	lenscapctl [flags] list [--json]
+//	lenscapctl [flags] view --device ID [--for DURATION] [--json] [--relay]   (view.go)
 //	lenscapctl token keygen|create ...
 //
 // It speaks the topic contract of DESIGN.md ("External contracts: MQTT") through package mqtt.
@@ -43,6 +44,12 @@ func runEnv(ctx context.Context, args []string, getenv func(string) string, stdo
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(args[1:], stdout)
 	}
+	if inv, isView, err := parseView(args, getenv); isView {
+		if err != nil {
+			return err
+		}
+		return runView(ctx, inv, stdout, stderr)
+	}
 	inv, err := parseArgs(args, getenv)
 	if err != nil {
 		return err
@@ -55,5 +62,5 @@ func runEnv(ctx context.Context, args []string, getenv func(string) string, stdo
 	case "list":
 		return runList(ctx, inv, stdout)
 	}
-	return fmt.Errorf("unknown command %q (want privacy, state or list; lenscapctl -h)", inv.command)
+	return fmt.Errorf("unknown command %q (want privacy, state, list, view or token; lenscapctl -h)", inv.command)
 }

@@ -51,7 +51,9 @@ func randomHex(n int) string {
 }
 
 // connect connects to the broker with a clean session.
-func connect(ctx context.Context, cfg config) (*session, error) {
+// connect connects to the broker; configure, when given, adjusts the client's options last (its
+// id, its will, its handlers).
+func connect(ctx context.Context, cfg config, configure ...func(*session, *paho.ClientOptions)) (*session, error) {
 	opts, err := mqtt.BrokerOptions(cfg.MQTT, cfg.tls())
 	if err != nil {
 		return nil, err
@@ -68,6 +70,9 @@ func connect(ctx context.Context, cfg config) (*session, error) {
 	opts.SetClientID(s.id).SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(false)
 	opts.SetConnectTimeout(cfg.Timeout).SetWriteTimeout(cfg.Timeout).SetOrderMatters(true)
 	opts.SetDefaultPublishHandler(s.onMessage)
+	for _, c := range configure {
+		c(s, opts)
+	}
 	s.pc = paho.NewClient(opts)
 	if err := wait(ctx, s.pc.Connect(), cfg.Timeout); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", s.broker, err)
