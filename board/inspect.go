@@ -148,6 +148,11 @@ func findPins(b *Board, r *Report, opts Options) {
 	if pins == nil {
 		pins = CharDev{}
 	}
+	// A board detected as none lenscap knows says so: the missing lines are then no surprise.
+	unknown := ""
+	if prof.Name == "generic" && b.Model != "" {
+		unknown = fmt.Sprintf(" (detected from the model %q, a board lenscap has no profile for: configure its lines)", b.Model)
+	}
 	find := func(role, line string) conngpio.PinIO {
 		pr := PinReport{Role: role, Line: line}
 		defer func() { r.Pins = append(r.Pins, pr) }()
@@ -155,7 +160,8 @@ func findPins(b *Board, r *Report, opts Options) {
 		case line == NoPin:
 			return nil
 		case line == "":
-			pr.Err = fmt.Errorf("board %s: %s: no line configured (set %s)", prof.Name, role, configKey(role))
+			pr.Err = fmt.Errorf("board %s%s: %s: no line configured (set %s)", prof.Name, unknown, role, configKey(role))
+			unknown = ""
 		case r.Chip == "":
 			pr.Err = fmt.Errorf("board %s: %s: no GPIO chip configured (set gpio_chip)", prof.Name, role)
 		default:

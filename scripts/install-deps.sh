@@ -4,7 +4,7 @@
 #     mosquitto-clients (a real broker for the MQTT tests), lintian and systemd (its
 #     systemd-analyze) for make package-check, iproute2 (network namespaces: the packaged
 #     configuration served on a namespace's address), coturn (a real TURN server for the
-#     relay tests);
+#     relay tests), nftables and conntrack (the NAT rig's NATs: make nat);
 #   - the Go modules of go.mod (go mod download).
 # It is idempotent and prints nothing when everything is present. apt-get update runs once, and
 # only when a package is missing. Downloads go to a private archive directory under /tmp, so a
@@ -20,7 +20,7 @@
 # Usage: scripts/install-deps.sh   (from anywhere)
 set -euo pipefail
 
-packages=(chromium ffmpeg mosquitto mosquitto-clients lintian systemd iproute2 coturn)
+packages=(chromium ffmpeg mosquitto mosquitto-clients lintian systemd iproute2 coturn nftables conntrack)
 root=$(cd "$(dirname "$0")/.." && pwd)
 lock_wait=300
 
