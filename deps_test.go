@@ -72,6 +72,7 @@ var importRules = map[string]importRule{
 		external: []string{
 			"github.com/eclipse/paho.mqtt.golang",
 			"github.com/mochi-mqtt/server/",
+			"golang.org/x/time/rate", // signalling's per-account limits
 			"github.com/google/uuid",
 		},
 	},

@@ -66,6 +66,9 @@ type Client struct {
 	lostC   chan error    // paho lost the connection (coalesced)
 	inbox   inbox         // messages from paho
 	signal  *signalling   // MQTT signalling; nil when off
+	// signalOpts are signalling's own connection's (SignalConfig.BrokerURL); nil: it shares
+	// this client's.
+	signalOpts *paho.ClientOptions
 
 	// owned by Run's goroutine
 	rec        *record
@@ -103,7 +106,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Signal != nil && cfg.Signal.Serve != nil {
 		c.signal = newSignalling(*cfg.Signal, c.topics, cfg.ID)
-		c.filters[c.topics.Sessions(cfg.ID)] = 0 // see signalling
+		if cfg.Signal.BrokerURL == "" {
+			c.filters[c.topics.Sessions(cfg.ID)] = 0 // see signalling
+		} else if c.signalOpts, err = c.signalOptions(); err != nil {
+			return nil, err
+		}
 	}
 	c.configure(opts)
 	return c, nil
@@ -214,15 +221,10 @@ func (c *Client) Run(ctx context.Context) error {
 	c.rec = rec
 
 	pc := paho.NewClient(c.opts)
-	if c.signal != nil {
-		pc.AddRoute(c.topics.Sessions(c.cfg.ID), c.signal.onMessage)
-		c.signal.start(ctx, func(topic string, payload []byte) paho.Token {
-			return pc.Publish(topic, qos, false, payload)
-		})
-	}
+	spc := c.startSignal(ctx, pc)
 	c.log.Info("connecting", "broker", c.broker, "id", c.cfg.ID, "groups", c.cfg.Groups)
 	pc.Connect() // with ConnectRetry it keeps trying; OnConnect reports success
-	defer c.shutdown(pc)
+	defer c.shutdown(pc, spc)
 
 	var subscribed <-chan struct{}
 	var subToken paho.Token
@@ -257,9 +259,12 @@ func (c *Client) Run(ctx context.Context) error {
 }
 
 // shutdown publishes "offline" and disconnects cleanly, so the broker keeps the will unsent.
-func (c *Client) shutdown(pc paho.Client) {
+func (c *Client) shutdown(pc, spc paho.Client) {
 	if c.signal != nil {
 		c.signal.stop(2 * time.Second) // while connected, so that the viewers get their byes
+	}
+	if spc != nil && spc != pc {
+		spc.Disconnect(250)
 	}
 	if pc.IsConnectionOpen() {
 		t := pc.Publish(c.topics.Availability(c.cfg.ID), qos, true, Offline)

@@ -55,6 +55,7 @@ type msg struct {
 	Topic    string
 	Payload  string
 	Retained bool
+	at       time.Time // when the observer received it
 }
 
 // observer is a plain MQTT client that records what it receives: the operator's view.
@@ -89,7 +90,7 @@ func newObserverTLS(t testing.TB, brokerURL string, tc TLS, filters ...string) *
 	opts.SetConnectTimeout(5 * time.Second)
 	opts.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
 		o.mu.Lock()
-		o.msgs = append(o.msgs, msg{Topic: m.Topic(), Payload: string(m.Payload()), Retained: m.Retained()})
+		o.msgs = append(o.msgs, msg{Topic: m.Topic(), Payload: string(m.Payload()), Retained: m.Retained(), at: time.Now()})
 		close(o.changed)
 		o.changed = make(chan struct{})
 		o.mu.Unlock()

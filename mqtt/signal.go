@@ -10,6 +10,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/time/rate"
 )
 
 // MQTT signalling: a viewer that can reach the fleet's broker, and nothing else of the camera,
@@ -61,6 +62,8 @@ type SignalSession struct {
 	Account, ID string
 	// Hello is the session's first message, the viewer's hello (it carries the credential).
 	Hello []byte
+	// Admission is what SignalConfig.Admit made of the hello (the credential's holder).
+	Admission any
 
 	in    chan []byte
 	topic string // the camera's topic of this session
@@ -86,25 +89,54 @@ func (s *SignalSession) Send(ctx context.Context, msg []byte) error {
 // session's context ends when the session is dropped.
 func (s *SignalSession) Recv() <-chan []byte { return s.in }
 
-// SignalStats count the signalling sessions.
+// SignalStats count the signalling sessions and what was turned away.
 type SignalStats struct {
 	Active  int    // sessions being served
-	Started uint64 // sessions started by a hello
-	// Refused counts hellos refused before a session was made (too many sessions), and
-	// messages dropped: for no session, too large, or beyond a session's queue (which ends it).
-	Refused, Dropped uint64
+	Started uint64 // sessions started by an admitted hello
+	// Refused counts admitted hellos turned away because MaxSessions sessions were open;
+	// Unauthorized, hellos whose credential Admit refused; Limited, messages dropped unread
+	// beyond an account's rate; Dropped, other messages dropped: retained, for no session, too
+	// large, or beyond a session's queue (which ends it).
+	Refused, Unauthorized, Limited, Dropped uint64
 }
 
 // signalQueue bounds the messages waiting for one session's goroutine; beyond it the session
 // is ended (a viewer flooding its own session loses it, no one else's).
 const signalQueue = 64
 
+// SignalConfig turns MQTT signalling on (Config.Signal).
+type SignalConfig struct {
+	// Serve serves one admitted session until it is over; ctx ends when the session is dropped
+	// or the client stops.
+	Serve func(ctx context.Context, s *SignalSession)
+	// Admit checks a hello's credential before its session takes a place, on paho's goroutine:
+	// it must be quick and never block (a signature check). Its value is the session's
+	// Admission; its error is told to the viewer. Nil admits every hello.
+	Admit func(hello []byte) (any, error)
+	// MaxSessions bounds the sessions; an admitted hello beyond it is refused with an error and
+	// a bye. Zero means 16.
+	MaxSessions int
+	// MaxMessageBytes bounds a viewer's message; a bigger one is refused. Zero means 64 KiB.
+	MaxMessageBytes int
+	// Rate and Burst bound the messages of one viewer account (hellos included); beyond them
+	// they are dropped unread, so that a flood costs the camera little. All accounts together
+	// get MaxSessions times as much. Zero means 20 a second, 40 at once.
+	Rate  rate.Limit
+	Burst int
+	// BrokerURL, when set, gives signalling a connection of its own (an account of its own,
+	// with the same TLS settings): viewers then share nothing with the camera's commands, not
+	// even the connection a flood would fill. Empty: the client's connection.
+	BrokerURL string
+}
+
 // signalling follows the session topics of one device and serves each session on a goroutine
-// of its own; paho's handler only routes.
+// of its own; paho's handler only routes, and replies go out from a goroutine of their own.
 type signalling struct {
-	cfg    SignalConfig
-	topics Topics
-	id     string
+	cfg     SignalConfig
+	topics  Topics
+	id      string
+	limits  *accountLimits
+	replies chan reply
 
 	mu       sync.Mutex
 	ctx      context.Context // Run's; nil before Run and after it ends
@@ -112,20 +144,11 @@ type signalling struct {
 	sessions map[string]*SignalSession
 	wg       sync.WaitGroup
 
-	started, refused, dropped atomic.Uint64
+	started, refused, unauthorized, dropped atomic.Uint64
 }
 
-// SignalConfig turns MQTT signalling on (Config.Signal).
-type SignalConfig struct {
-	// Serve serves one session until it is over; ctx ends when the session is dropped or the
-	// client stops. It must tell the viewer (s.Send) why it refuses one.
-	Serve func(ctx context.Context, s *SignalSession)
-	// MaxSessions bounds the sessions, served or being set up; a hello beyond it is refused
-	// with an error and a bye. Zero means 16.
-	MaxSessions int
-	// MaxMessageBytes bounds a viewer's message; a bigger one is refused. Zero means 64 KiB.
-	MaxMessageBytes int
-}
+// reply is a message to a viewer with no session (why it has none), sent by replyLoop.
+type reply struct{ topic, why string }
 
 func newSignalling(cfg SignalConfig, topics Topics, id string) *signalling {
 	if cfg.MaxSessions <= 0 {
@@ -134,7 +157,14 @@ func newSignalling(cfg SignalConfig, topics Topics, id string) *signalling {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 64 << 10
 	}
-	return &signalling{cfg: cfg, topics: topics, id: id, sessions: make(map[string]*SignalSession)}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 20
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 40
+	}
+	return &signalling{cfg: cfg, topics: topics, id: id, sessions: make(map[string]*SignalSession),
+		limits: newAccountLimits(cfg.Rate, cfg.Burst, cfg.MaxSessions), replies: make(chan reply, 64)}
 }
 
 // start lets sessions be made, served until ctx ends, published with pub.
@@ -142,6 +172,8 @@ func (sg *signalling) start(ctx context.Context, pub func(string, []byte) paho.T
 	sg.mu.Lock()
 	sg.ctx, sg.pub = ctx, pub
 	sg.mu.Unlock()
+	sg.wg.Add(1)
+	go sg.replyLoop(ctx, pub)
 }
 
 // stop ends every session and waits up to wait for them (their byes go out meanwhile).
@@ -164,5 +196,6 @@ func (sg *signalling) stats() SignalStats {
 	sg.mu.Lock()
 	n := len(sg.sessions)
 	sg.mu.Unlock()
-	return SignalStats{Active: n, Started: sg.started.Load(), Refused: sg.refused.Load(), Dropped: sg.dropped.Load()}
+	return SignalStats{Active: n, Started: sg.started.Load(), Refused: sg.refused.Load(),
+		Unauthorized: sg.unauthorized.Load(), Limited: sg.limits.limited.Load(), Dropped: sg.dropped.Load()}
 }

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// onMessage routes one viewer message from paho's handler: to its session's queue, or, a
-// hello, to a new session. It never blocks.
+// onMessage routes one viewer message from paho's handler: to its session's queue, or, an
+// admitted hello, to a new session. It never blocks and never publishes (replyLoop does).
 func (sg *signalling) onMessage(_ paho.Client, m paho.Message) {
 	m.Ack()
 	account, sid, leaf, ok := sg.topics.SessionOf(sg.id, m.Topic())
@@ -20,50 +21,67 @@ func (sg *signalling) onMessage(_ paho.Client, m paho.Message) {
 		sg.dropped.Add(1)
 		return
 	}
+	if !sg.limits.allow(account) {
+		return // counted by the limits
+	}
 	payload := m.Payload()
+	key, topic := account+"/"+sid, sg.topics.Session(sg.id, account, sid, LeafCamera)
 	sg.mu.Lock()
-	defer sg.mu.Unlock()
-	if sg.ctx == nil {
-		return // stopping: the viewer tries again with the camera's next session
-	}
-	reply := func(why string) { sg.replyLocked(account, sid, why) }
-	if len(payload) > sg.cfg.MaxMessageBytes {
+	s, live := sg.sessions[key]
+	stopping := sg.ctx == nil
+	sg.mu.Unlock()
+	switch {
+	case stopping:
+		return // the viewer tries again with the camera's next session
+	case len(payload) > sg.cfg.MaxMessageBytes:
 		sg.dropped.Add(1)
-		if _, live := sg.sessions[account+"/"+sid]; live { // the session goes on: say why
-			sg.pub(sg.topics.Session(sg.id, account, sid, LeafCamera), errorMessage(
-				fmt.Sprintf("message of %d bytes refused: the most is %d", len(payload), sg.cfg.MaxMessageBytes)))
-		}
-		return
-	}
-	if s, live := sg.sessions[account+"/"+sid]; live {
+		sg.reply(topic, fmt.Sprintf("message of %d bytes refused: the most is %d", len(payload), sg.cfg.MaxMessageBytes), live)
+	case live:
 		select {
 		case s.in <- payload:
 		default:
 			sg.dropped.Add(1)
 			s.end() // its viewer floods it: the session ends, with a bye from rtc
 		}
-		return
-	}
-	if !isHello(payload) {
+	case !isHello(payload):
 		sg.dropped.Add(1)
-		reply("no such session: start one with a hello")
-		return
+		sg.reply(topic, "no such session: start one with a hello", false)
+	default:
+		sg.admit(account, sid, topic, payload)
+	}
+}
+
+// admit checks a hello's credential, then makes its session if there is a place for it.
+func (sg *signalling) admit(account, sid, topic string, hello []byte) {
+	var admission any
+	if sg.cfg.Admit != nil {
+		var err error
+		if admission, err = sg.cfg.Admit(hello); err != nil {
+			sg.unauthorized.Add(1)
+			sg.reply(topic, err.Error(), false)
+			return
+		}
+	}
+	sg.mu.Lock()
+	defer sg.mu.Unlock()
+	if _, live := sg.sessions[account+"/"+sid]; live || sg.ctx == nil {
+		return // a second hello for one session (or stopping)
 	}
 	if len(sg.sessions) >= sg.cfg.MaxSessions {
 		sg.refused.Add(1)
-		reply(fmt.Sprintf("too many signalling sessions (at most %d): try again later", sg.cfg.MaxSessions))
+		sg.reply(topic, fmt.Sprintf("too many signalling sessions (at most %d): try again later", sg.cfg.MaxSessions), false)
 		return
 	}
-	sg.startLocked(account, sid, payload)
+	sg.startLocked(account, sid, topic, hello, admission)
 }
 
 // startLocked makes a session and serves it on a goroutine of its own (sg.mu held).
-func (sg *signalling) startLocked(account, sid string, hello []byte) {
+func (sg *signalling) startLocked(account, sid, topic string, hello []byte, admission any) {
 	ctx, cancel := context.WithCancel(sg.ctx)
 	s := &SignalSession{
-		Account: account, ID: sid, Hello: hello,
+		Account: account, ID: sid, Hello: hello, Admission: admission,
 		in:    make(chan []byte, signalQueue),
-		topic: sg.topics.Session(sg.id, account, sid, LeafCamera),
+		topic: topic,
 		pub:   sg.pub,
 		end:   cancel,
 	}
@@ -83,15 +101,38 @@ func (sg *signalling) startLocked(account, sid string, hello []byte) {
 	}()
 }
 
-// replyLocked tells a viewer with no session why (when why is not empty), then bye; paho's
-// handler does not wait for the broker to take them.
-func (sg *signalling) replyLocked(account, sid, why string) {
-	if why == "" {
-		return
+// reply queues why for a viewer's topic, followed by a bye unless the session goes on; a reply
+// that finds the queue full is dropped (the viewer's own flood fills it).
+func (sg *signalling) reply(topic, why string, goesOn bool) {
+	msgs := []reply{{topic, why}}
+	if !goesOn {
+		msgs = append(msgs, reply{topic, ""})
 	}
-	topic := sg.topics.Session(sg.id, account, sid, LeafCamera)
-	sg.pub(topic, errorMessage(why))
-	sg.pub(topic, []byte(`{"type":"bye"}`))
+	for _, r := range msgs {
+		select {
+		case sg.replies <- r:
+		default:
+			return
+		}
+	}
+}
+
+// replyLoop sends the queued replies until ctx ends, each waited for a little so that a slow
+// broker slows the replies down rather than piling them up in paho.
+func (sg *signalling) replyLoop(ctx context.Context, pub func(string, []byte) paho.Token) {
+	defer sg.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-sg.replies:
+			msg := []byte(`{"type":"bye"}`)
+			if r.why != "" {
+				msg = errorMessage(r.why)
+			}
+			pub(r.topic, msg).WaitTimeout(time.Second)
+		}
+	}
 }
 
 func errorMessage(why string) []byte {

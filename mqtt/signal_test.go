@@ -169,9 +169,32 @@ func TestSignalIgnoresARetainedHello(t *testing.T) {
 	}
 }
 
+func TestSignalDropsWhatAnAccountSendsBeyondItsRate(t *testing.T) {
+	e := &echoServer{}
+	_, c, url := startSignalCamera(t, e, func(c *SignalConfig) { c.Rate, c.Burst = 1, 10 })
+	o, up, down := session(t, url, "s1")
+	o.publish(up, false, `{"type":"hello"}`)
+	for i := range 40 {
+		o.publish(up, false, map[string]int{"n": i})
+	}
+	o.sync(down)
+	time.Sleep(200 * time.Millisecond) // the camera's echoes of what it read
+	if n := len(payloads(o.all(), down)); n > 12 {
+		t.Errorf("%d echoes of 41 messages at 1/s, burst 10", n)
+	}
+	if st := c.SignalStats(); st.Limited < 29 {
+		t.Errorf("stats %+v: want 29 or more limited", st)
+	}
+	// Another account is not held back by alice's bucket.
+	ob, upb, downb := newObserver(t, url, "lenscap/cam-1/session/bob/b1/camera"), "lenscap/cam-1/session/bob/b1/viewer", "lenscap/cam-1/session/bob/b1/camera"
+	ob.publish(upb, false, `{"type":"hello"}`)
+	ob.publish(upb, false, `{"type":"x"}`)
+	ob.waitFor("bob's echo", hasPayload(downb, 1, "echo:"))
+}
+
 func TestSignalSessionFloodedByItsViewerEnds(t *testing.T) {
 	e := &echoServer{hold: true}
-	_, c, url := startSignalCamera(t, e, nil)
+	_, c, url := startSignalCamera(t, e, func(c *SignalConfig) { c.Rate, c.Burst = 1e6, 1e6 })
 	o, up, down := session(t, url, "s1")
 	o.publish(up, false, `{"type":"hello"}`)
 	for i := range signalQueue + 8 {

@@ -48,6 +48,11 @@ type Config struct {
 	// signalling"): a camera watchable from anywhere the broker is, with no inbound port.
 	// Each session's hello carries the viewer's credential. Default false.
 	MQTTSignalling bool
+	// MQTTSignalURL, when set, gives MQTT signalling a broker connection of its own (an account
+	// of its own, the same TLS files): viewers then cannot fill the connection commands arrive
+	// on; required with a broker beyond loopback. Empty: signalling shares the mqtt connection.
+	// Unused while MQTTSignalling is off. It is secret: log Redacted().
+	MQTTSignalURL string
 	// MQTTListen is where the simulated board's embedded broker listens when MQTT is empty:
 	// a loopback host:port (port 0 picks one), or "off". Default 127.0.0.1:1883.
 	MQTTListen string
@@ -85,6 +90,9 @@ type Config struct {
 	// RateWHEP, RateWS and RateAPI limit each client (its IP address): "R/s,B",
 	// R requests a second on average, B at once. Defaults 1/s,10; 1/s,10; 10/s,50.
 	RateWHEP, RateWS, RateAPI string
+	// RateSignal limits the messages of each MQTT signalling account: "R/s,B" (default 20/s,40);
+	// all accounts together get max_viewers times as much.
+	RateSignal string
 	// MaxConns and MaxConnsPerClient bound the HTTP connections open at once, in all and per
 	// client IP address. Defaults 256 and 32.
 	MaxConns, MaxConnsPerClient int
@@ -212,7 +220,7 @@ func defaultConfig(p platform) Config {
 		ICE:        ICE{TTL: 24 * time.Hour, Policy: "all"},
 		AudioCodec: "opus", Capture: "on_demand", CaptureLinger: device.DefaultLinger,
 		MaxViewers: rtc.DefaultMaxViewers, MaxViewersPerCredential: rtc.DefaultMaxViewersPerHolder, WSPing: 15 * time.Second, WSIdle: 45 * time.Second,
-		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50",
+		MaxSDPBytes: rtc.DefaultMaxSDPBytes, RateWHEP: "1/s,10", RateWS: "1/s,10", RateAPI: "10/s,50", RateSignal: "20/s,40",
 		BodyTimeout: 10 * time.Second, MaxConns: 256, MaxConnsPerClient: 32,
 		LogLevel:  "info",
 		LogFormat: "text",
@@ -262,6 +270,10 @@ func deviceSettings() []settings.Setting[Config] {
 			func(c *Config) *bool { return &c.MQTTInsecure }),
 		settings.Bool("mqtt_signalling", "let viewers ask for WebRTC sessions through the MQTT broker (watch from anywhere)",
 			func(c *Config) *bool { return &c.MQTTSignalling }),
+		configString("mqtt_signal_url", "`URL` of MQTT signalling's own broker connection, with an account of its own (default: it shares mqtt's)",
+			func(c *Config) *string { return &c.MQTTSignalURL }),
+		configString("rate_signal", "MQTT signalling messages per viewer account: `R/s,BURST` (default 20/s,40)",
+			func(c *Config) *string { return &c.RateSignal }),
 		settings.Bool("remote_may_lift", "let MQTT and the HTTP API lift privacy engaged by the button",
 			func(c *Config) *bool { return &c.RemoteMayLift }),
 	}

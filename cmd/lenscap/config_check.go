@@ -21,7 +21,7 @@ import (
 // normalize trims the values, lower-cases the enumerations, drops empty and repeated list
 // entries and adds the MQTT URL's default port.
 func (c *Config) normalize() {
-	for _, p := range []*string{&c.Board, &c.Listen, &c.StateDir, &c.MQTT, &c.ID, &c.Token,
+	for _, p := range []*string{&c.Board, &c.Listen, &c.StateDir, &c.MQTT, &c.MQTTSignalURL, &c.ID, &c.Token,
 		&c.TopicPrefix, &c.AudioCodec, &c.LogLevel, &c.LogFormat, &c.GPIOChip, &c.ButtonPin, &c.ButtonMode,
 		&c.ButtonActive, &c.ButtonPull, &c.PrivacyLEDPin, &c.PrivacyLEDActive, &c.LiveLEDPin, &c.LiveLEDActive,
 		&c.CameraPowerPin, &c.CameraPowerActive, &c.MicPowerPin, &c.MicPowerActive,
@@ -40,6 +40,7 @@ func (c *Config) normalize() {
 	c.ICE.Policy = strings.ToLower(c.ICE.Policy)
 	c.ButtonKinds = cleanList(c.ButtonKinds, true)
 	c.MQTT = mqtt.BrokerURLWithPort(c.MQTT)
+	c.MQTTSignalURL = mqtt.BrokerURLWithPort(c.MQTTSignalURL)
 }
 
 func cleanList(in []string, lower bool) []string {
@@ -165,9 +166,12 @@ func (c Config) validateNetwork(bad func(key, format string, args ...any)) {
 	if c.Token != "" && len(c.Token) < 16 {
 		bad("token", "want at least 16 characters (lenscap token show gives a signed owner credential)")
 	}
-	if c.MQTT != "" {
-		if _, err := mqtt.ParseBrokerURL(c.MQTT); err != nil { // without the password
-			bad("mqtt", "%s", strings.TrimPrefix(err.Error(), "mqtt: "))
+	for _, u := range []struct{ key, url string }{{"mqtt", c.MQTT}, {"mqtt_signal_url", c.MQTTSignalURL}} {
+		if u.url == "" {
+			continue
+		}
+		if _, err := mqtt.ParseBrokerURL(u.url); err != nil { // without the password
+			bad(u.key, "%s", strings.TrimPrefix(err.Error(), "mqtt: "))
 		}
 	}
 	if c.MQTTListen != "off" {
@@ -283,14 +287,20 @@ func (c Config) Redacted() Config {
 	r.LiveKit = c.LiveKit.redacted()
 	r.ICE = c.ICE.redacted()
 	r.ICE.Servers = slices.Clone(c.ICE.Servers)
-	if c.MQTT != "" {
-		if u, err := url.Parse(c.MQTT); err == nil {
-			r.MQTT = u.Redacted()
-		} else {
-			r.MQTT = redactedMark // unparseable: it may be all password
-		}
-	}
+	r.MQTT = redactURL(c.MQTT)
+	r.MQTTSignalURL = redactURL(c.MQTTSignalURL)
 	return r
+}
+
+// redactURL is a broker URL without its password.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return redactedMark // unparseable: it may be all password
 }
 
 // LogValue makes slog print the redacted configuration, whatever the caller passes.
@@ -342,7 +352,7 @@ func (c Config) validateLimits(bad func(key, format string, args ...any)) {
 	if c.MaxSDPBytes < 4096 || c.MaxSDPBytes > 1<<20 {
 		bad("max_sdp_bytes", "%d: want 4096 to 1048576", c.MaxSDPBytes)
 	}
-	for _, r := range []struct{ key, v string }{{"rate_whep", c.RateWHEP}, {"rate_ws", c.RateWS}, {"rate_api", c.RateAPI}} {
+	for _, r := range []struct{ key, v string }{{"rate_whep", c.RateWHEP}, {"rate_ws", c.RateWS}, {"rate_api", c.RateAPI}, {"rate_signal", c.RateSignal}} {
 		if _, err := parseRate(r.v); err != nil {
 			bad(r.key, "%q: %v", r.v, err)
 		}

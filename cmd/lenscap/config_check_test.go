@@ -163,11 +163,12 @@ func TestMQTTCredentialsArePreservedAndRedacted(t *testing.T) {
 
 func TestLogValueIsRedacted(t *testing.T) {
 	c := mustLoad(t, testPlatform(), []string{"--mqtt", "mqtts://u:hunter2@h", "--token", "tok3n-tok3n-tok3n",
+		"--mqtt-signal-url", "mqtts://u-signal:signal-pass@h",
 		"--livekit-api-secret", "livekit-secret-livekit-secret-livekit", "--livekit-token", "eyJlivekit-join-token",
 		"--turn-secret", "turn-rest-secret-2"}, env(nil))
 	var b bytes.Buffer
 	slog.New(slog.NewTextHandler(&b, nil)).Info("config", "config", c)
-	for _, secret := range []string{"hunter2", "tok3n-tok3n-tok3n", "livekit-secret", "eyJlivekit", "turn-password-1", "turn-rest-secret-2"} {
+	for _, secret := range []string{"hunter2", "signal-pass", "tok3n-tok3n-tok3n", "livekit-secret", "eyJlivekit", "turn-password-1", "turn-rest-secret-2"} {
 		if strings.Contains(b.String(), secret) {
 			t.Errorf("log shows %q: %s", secret, b.String())
 		}

@@ -15,16 +15,19 @@ import (
 	"github.com/lenscap/lenscap/rtc/rtctest"
 )
 
-// signalACL lets cam-1 follow its sessions and alice watch cam-1 only, through her own
-// sessions only (DESIGN.md, "MQTT signalling").
+// signalACL lets cam-1's signalling account follow its sessions and alice watch cam-1 only,
+// through her own sessions only (DESIGN.md, "MQTT signalling"); cam-1's own account has no
+// session topic.
 const signalACL = `pattern read lenscap/%u/cmd
 pattern write lenscap/%u/ack
 pattern write lenscap/%u/state
 pattern write lenscap/%u/availability
 pattern write homeassistant/+/%u/+/config
 pattern read lenscap/all/cmd
-pattern read lenscap/%u/session/+/+/viewer
-pattern write lenscap/%u/session/+/+/camera
+
+user cam-1-signal
+topic read lenscap/cam-1/session/+/+/viewer
+topic write lenscap/cam-1/session/+/+/camera
 
 user alice
 topic read lenscap/cam-1/availability
@@ -37,6 +40,17 @@ topic read lenscap/cam-2/session/bob/+/camera
 `
 
 const signalToken = "alice-watches-cam-1-token"
+
+// signalUsers are the broker's accounts: the camera's two, and two viewers'.
+func signalUsers() map[string]string {
+	return map[string]string{"cam-1": "cam-secret", "cam-1-signal": "sig-secret", "alice": "alice-secret", "bob": "bob-secret"}
+}
+
+// signalArgs start cam-1 with MQTT signalling on an account of its own.
+func signalArgs(b *mqtttest.Broker) []string {
+	return []string{"--mqtt", b.URL("cam-1", "cam-secret"), "--id", "cam-1", "--mqtt-signalling",
+		"--mqtt-signal-url", b.URL("cam-1-signal", "sig-secret"), "--token", signalToken}
+}
 
 // mqttLink is a viewer's signalling through the broker: rtctest.Link over paho.
 type mqttLink struct {
@@ -115,11 +129,10 @@ func (l *mqttLink) hello(t *testing.T, token string) *rtctest.Viewer {
 func startSignalCamera(t *testing.T) (*mqtttest.Broker, *testDaemon) {
 	t.Helper()
 	b := mqtttest.Start(t, mqtttest.Options{
-		Users: map[string]string{"cam-1": "cam-secret", "alice": "alice-secret", "bob": "bob-secret"},
+		Users: signalUsers(),
 		ACL:   signalACL,
 	})
-	d := startDaemon(t, t.TempDir(), "--mqtt", b.URL("cam-1", "cam-secret"), "--id", "cam-1",
-		"--mqtt-signalling", "--token", signalToken)
+	d := startDaemon(t, t.TempDir(), signalArgs(b)...)
 	// Online once the camera's client has subscribed (it announces after subscribing).
 	l := dialSignal(t, b, "alice", "alice-secret", "cam-1")
 	online := make(chan struct{}, 1)
@@ -254,5 +267,24 @@ func TestMQTTSignallingTopicsKeepAccountsApart(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) > 0 {
 		t.Errorf("bob read %d messages of cam-1's sessions, first on %s", len(seen), seen[0])
+	}
+}
+
+func TestSignallingThroughARemoteBrokerNeedsAnAccountOfItsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		command, signal, want string
+	}{
+		{"mqtt://cam-1:x@127.0.0.1:1883", "", ""},
+		{"mqtt://cam-1:x@broker.example.org:1883", "", "needs mqtt_signal_url"},
+		{"mqtt://cam-1:x@broker.example.org:1883", "mqtt://cam-1:x@broker.example.org:1883", "account of its own"},
+		{"mqtt://cam-1:x@broker.example.org:1883", "mqtt://cam-1-signal:y@broker.example.org:1883", ""},
+	} {
+		err := ownSignalAccount(tc.command, tc.signal)
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s, %q: %v, want %q", tc.command, tc.signal, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), ":x@") {
+			t.Errorf("the error shows a password: %v", err)
+		}
 	}
 }
