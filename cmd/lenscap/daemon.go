@@ -198,9 +198,12 @@ func (d *daemon) newServer() (*rtc.Server, error) {
 		}
 	}
 	srv, err := rtc.NewServer(rtc.Config{
-		Logger:              d.log.With("component", "rtc"),
-		PionLogger:          pionLogs{d.log.With("component", "pion")},
-		IncludeLoopback:     true,
+		Logger:     d.log.With("component", "rtc"),
+		PionLogger: pionLogs{d.log.With("component", "pion")},
+		// Loopback candidates only for a camera serving this machine: offered to a remote
+		// viewer they are useless, and a TURN server that relayed to them would reach its own
+		// loopback.
+		IncludeLoopback:     isLoopback(d.cfg.Listen),
 		MaxViewers:          d.cfg.MaxViewers,
 		MaxViewersPerHolder: d.cfg.MaxViewersPerCredential,
 		WSPingInterval:      d.cfg.WSPing,
