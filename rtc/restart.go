@@ -13,7 +13,7 @@ import (
 // cannot be restored after maxICERestarts ends the session as before (the page reconnects).
 
 const (
-	iceRestartAfter = 500 * time.Millisecond
+	iceRestartAfter = 250 * time.Millisecond
 	maxICERestarts  = 3
 )
 

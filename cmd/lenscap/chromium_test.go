@@ -128,3 +128,73 @@ func TestChromiumWatchesACameraThatOnlyUsesTURN(t *testing.T) {
 		t.Error("turnserver logged no allocation")
 	}
 }
+
+// TestChromiumRecoversFromAnICERestart: the relay both sides use goes away and comes back
+// empty (as a viewer's NAT rebinding kills its allocation), so the camera offers an ICE
+// restart. The page's answer must carry its newly gathered candidates (the page does not
+// trickle): after setLocalDescription of a restart's answer Chromium may still say gathering
+// is complete, from the previous generation, and an answer sent then has no candidate the
+// camera can reach.
+func TestChromiumRecoversFromAnICERestart(t *testing.T) {
+	turn := rtctest.StartTURN(t)
+	d := startDaemon(t, t.TempDir(), "--ice-servers", turn.URL, "--turn-secret", turn.Secret, "--ice-transport-policy", "relay")
+	b := chromiumtest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := b.Navigate(ctx, d.url+"/"); err != nil {
+		t.Fatal(err)
+	}
+	waitDecoding(ctx, t, b, 0)
+	// What the page sent: each answer's ICE ufrag and relay candidates, from its socket.
+	const hook = `(() => { window.sentAnswers = []; const send = WebSocket.prototype.send;
+	  WebSocket.prototype.send = function (data) {
+	    try { const m = JSON.parse(data); if (m.type === 'answer') window.sentAnswers.push({
+	      ufrag: (m.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1],
+	      relays: (m.sdp.match(/^a=candidate:.* typ relay.*$/mg) || []).length,
+	      gathering: window.lenscap.pc && window.lenscap.pc.iceGatheringState }); } catch (_) {}
+	    return send.call(this, data); };
+	  return true; })()`
+	var ok bool
+	if err := b.Eval(ctx, hook, &ok); err != nil {
+		t.Fatal(err)
+	}
+	turn.Restart(t)
+	broke := time.Now()
+	type sent struct {
+		Ufrag     string `json:"ufrag"`
+		Relays    int    `json:"relays"`
+		Gathering string `json:"gathering"`
+	}
+	var answers []sent
+	rctx, rcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer rcancel()
+	if err := b.WaitFor(rctx, "window.sentAnswers.length > 0", 50*time.Millisecond); err != nil {
+		t.Fatalf("the page sent no answer within 15 s of the relay's restart: %v", err)
+	}
+	restarted := time.Since(broke)
+	// Decoding again: frames decoded after the answer went out (none arrive while the path is
+	// broken).
+	from, err := framesDecoded(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := from; m <= from+10; time.Sleep(50 * time.Millisecond) {
+		if m, err = framesDecoded(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if rctx.Err() != nil {
+			var sdp string
+			_ = b.Eval(ctx, "window.sentAnswers", &answers)
+			_ = b.Eval(ctx, "window.lenscap.pc ? window.lenscap.pc.localDescription.sdp : ''", &sdp)
+			t.Fatalf("video not back within 15 s of the relay's restart (frames %d, %d when the answer went out); answers sent %+v; the page's local description:\n%s",
+				m, from, answers, sdp)
+		}
+	}
+	_ = b.Eval(ctx, "window.sentAnswers", &answers)
+	t.Logf("answer sent %.1fs after the relay went away; video again %.1fs after; answers %+v", restarted.Seconds(), time.Since(broke).Seconds(), answers)
+	for _, a := range answers {
+		if a.Relays == 0 {
+			t.Errorf("the restart's answer (ufrag %s) carried no relay candidate (gathering %q when sent)", a.Ufrag, a.Gathering)
+		}
+	}
+}
