@@ -121,9 +121,9 @@ func (f *fanout) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, 
 		delete(f.lastSeq, ctx.SSRC())
 	}
 	f.bindings = append(f.bindings, b)
-	t := f.track
+	t, wait := f.track, b.waitKey // write may clear waitKey once the lock is let go
 	f.mu.Unlock()
-	if t != nil && b.waitKey {
+	if t != nil && wait {
 		t.RequestKeyframe()
 	}
 	return *codec, nil
