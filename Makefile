@@ -102,8 +102,8 @@ nat:
 
 # The .deb installed on a booted Debian bookworm arm64 system under systemd, and the card
 # make image makes from a stand-in (issue 14; scripts/image-test.sh): prints IMAGE VERDICT: PASS
-# or FAIL. The image is built once (about 15 minutes under TCG) and cached; a warm run takes
-# about @WARM@. IMAGE_SOFT=1 skips a machine that cannot run it.
+# or FAIL. The image is built once (about 27 minutes under TCG) and cached; a warm run takes
+# about 10 minutes. IMAGE_SOFT=1 skips a machine that cannot run it.
 IMAGE_SOFT  ?= 0
 image-test: package
 	LENSCAP_IMAGE_SOFT=$(IMAGE_SOFT) LENSCAP_IMAGE_DEB=$$(ls dist/lenscap_*_arm64.deb) bash scripts/image-test.sh

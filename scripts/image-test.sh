@@ -31,7 +31,8 @@
 #
 # Cache: $LENSCAP_IMAGE_CACHE (default ~/.cache/lenscap-image): debs/ (debootstrap's
 # downloads), <key>/ (the image: rootfs.img, vmlinuz, initrd.img, krel, build-console.log,
-# standin-1/), last-console.log, last-card-console.log, last-report.txt, last-card-report.txt.
+# standin-<hash>/: the card stand-in), last-console.log, last-card-console.log, last-report.txt,
+# last-card-report.txt.
 #
 # Environment:
 #   LENSCAP_IMAGE_CACHE          cache directory
@@ -109,15 +110,15 @@ fi
 run=$(mktemp -d "$cache/run.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 share="$run/share"
-mkdir -p "$share/debs"
-cp "$deb1" "$share/debs/"
+mkdir -p "$share/deb1" "$share/deb2"
+cp "$deb1" "$share/deb1/"
 # The upgrade: the same files as version <v>+1 (what a newer build would be to dpkg).
 v1=$(dpkg-deb -f "$deb1" Version)
 v2="$v1+1"
 dpkg --compare-versions "$v2" gt "$v1" || fail "version $v2 does not sort after $v1"
 dpkg-deb -R "$deb1" "$run/repack"
 sed -i "s/^Version: .*/Version: $v2/" "$run/repack/DEBIAN/control"
-dpkg-deb --root-owner-group -Zxz -b "$run/repack" "$share/debs/lenscap_${v2}_arm64.deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip -z1 -b "$run/repack" "$share/deb2/lenscap_${v2}_arm64.deb" >/dev/null
 rm -rf "$run/repack"
 done_step "$(basename "$deb1"), and $v2 for the upgrade"
 
