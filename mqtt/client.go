@@ -137,15 +137,7 @@ func (c *Client) configure(o *paho.ClientOptions) {
 	o.SetAutoAckDisabled(true) // PUBACK only once a command is applied and recorded
 	o.SetOrderMatters(true)    // the handler never blocks: it queues
 	o.SetResumeSubs(false)     // Run subscribes on every connect
-	o.SetAutoReconnect(true)
-	o.SetConnectRetry(true)
-	o.SetConnectRetryInterval(cfg.RetryInterval)
-	o.SetMaxReconnectInterval(cfg.ReconnectMax)
-	o.SetKeepAlive(cfg.KeepAlive)
-	o.SetPingTimeout(cfg.PingTimeout)
-	o.SetConnectTimeout(cfg.ConnectTimeout)
-	o.SetWriteTimeout(cfg.WriteTimeout)
-	o.SetDialer(&net.Dialer{Timeout: cfg.ConnectTimeout})
+	c.setTimings(o)
 	o.SetStore(copyingStore{paho.NewMemoryStore()})
 	o.SetWill(c.topics.Availability(cfg.ID), Offline, qos, true)
 	o.SetDefaultPublishHandler(c.onMessage)
@@ -161,6 +153,20 @@ func (c *Client) configure(o *paho.ClientOptions) {
 			return cfg.dial(u, opts.TLSConfig)
 		})
 	}
+}
+
+// setTimings sets how a connection of the client reconnects and times out (Config).
+func (c *Client) setTimings(o *paho.ClientOptions) {
+	cfg := c.cfg
+	o.SetAutoReconnect(true)
+	o.SetConnectRetry(true)
+	o.SetConnectRetryInterval(cfg.RetryInterval)
+	o.SetMaxReconnectInterval(cfg.ReconnectMax)
+	o.SetKeepAlive(cfg.KeepAlive)
+	o.SetPingTimeout(cfg.PingTimeout)
+	o.SetConnectTimeout(cfg.ConnectTimeout)
+	o.SetWriteTimeout(cfg.WriteTimeout)
+	o.SetDialer(&net.Dialer{Timeout: cfg.ConnectTimeout})
 }
 
 // copyingStore is paho's memory store, except that it keeps its own copy of each PUBLISH and

@@ -507,7 +507,7 @@ func sustainedFlood(t *testing.T) (acked []time.Duration, dropped bool) {
 	c := cam.startClient()
 	op := newObserver(t, url, "lenscap/cam-1/ack", "lenscap/cam-1/availability")
 	waitOnline(op, Topics{}, "cam-1")
-	time.Sleep(200 * time.Millisecond) // the signalling connection subscribed
+	waitSignalling(t, url)
 	stopFlood := startFlood(t, url, 6, 25000)
 	const cmds = 8
 	sent := make([]time.Time, cmds)
@@ -534,6 +534,21 @@ func sustainedFlood(t *testing.T) (acked []time.Duration, dropped bool) {
 	flood := stopFlood()
 	t.Logf("flood for %v; camera stats %+v; acks after %v", flood, c.SignalStats(), acked)
 	return acked, droppedFor(broker.Log(), "cam-1")
+}
+
+// waitSignalling waits until cam-1's signalling answers a hello: its connection has subscribed
+// (a hello before that, at QoS 0, is lost: it is sent again every 100 ms).
+func waitSignalling(t *testing.T, url string) {
+	t.Helper()
+	o, up, down := session(t, url, "probe")
+	for range 50 {
+		o.publish(up, false, `{"type":"hello"}`)
+		time.Sleep(100 * time.Millisecond)
+		if len(payloads(o.all(), down)) > 0 {
+			return
+		}
+	}
+	t.Fatal("cam-1's signalling never answered a hello")
 }
 
 // startFlood publishes n messages for no session from each of conns connections; the func it

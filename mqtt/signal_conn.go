@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"net"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -20,15 +19,7 @@ func (c *Client) signalOptions() (*paho.ClientOptions, error) {
 	o.SetProtocolVersion(4)
 	o.SetCleanSession(true)
 	o.SetOrderMatters(true) // the handler never blocks: it routes
-	o.SetAutoReconnect(true)
-	o.SetConnectRetry(true)
-	o.SetConnectRetryInterval(cfg.RetryInterval)
-	o.SetMaxReconnectInterval(cfg.ReconnectMax)
-	o.SetKeepAlive(cfg.KeepAlive)
-	o.SetPingTimeout(cfg.PingTimeout)
-	o.SetConnectTimeout(cfg.ConnectTimeout)
-	o.SetWriteTimeout(cfg.WriteTimeout)
-	o.SetDialer(&net.Dialer{Timeout: cfg.ConnectTimeout})
+	c.setTimings(o)
 	o.SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { m.Ack() }) // nothing else is followed
 	filter := c.topics.Sessions(cfg.ID)
 	o.SetOnConnectHandler(func(pc paho.Client) { // on a goroutine of paho's own: it may wait

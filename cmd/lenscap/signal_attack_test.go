@@ -38,22 +38,7 @@ func startAttackCamera(t *testing.T, extra ...string) (*mqtttest.Broker, *testDa
 	})
 	args := append(signalArgs(b), extra...)
 	d := startDaemon(t, t.TempDir(), args...)
-	w := newRawSession(t, b, "alice", "alice-secret", "wait-online")
-	online := make(chan struct{}, 1)
-	w.c.Subscribe("lenscap/cam-1/availability", 1, func(_ paho.Client, m paho.Message) {
-		if string(m.Payload()) == "online" {
-			select {
-			case online <- struct{}{}:
-			default:
-			}
-		}
-	})
-	select {
-	case <-online:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("cam-1 never came online\n%s", d.log)
-	}
-	w.close()
+	waitSignalOnline(t, b, d)
 	return b, d
 }
 

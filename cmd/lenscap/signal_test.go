@@ -133,7 +133,14 @@ func startSignalCamera(t *testing.T) (*mqtttest.Broker, *testDaemon) {
 		ACL:   signalACL,
 	})
 	d := startDaemon(t, t.TempDir(), signalArgs(b)...)
-	// Online once the camera's client has subscribed (it announces after subscribing).
+	waitSignalOnline(t, b, d)
+	return b, d
+}
+
+// waitSignalOnline waits, as alice, for cam-1's retained "online": its client has subscribed
+// (it announces after subscribing).
+func waitSignalOnline(t *testing.T, b *mqtttest.Broker, d *testDaemon) {
+	t.Helper()
 	l := dialSignal(t, b, "alice", "alice-secret", "cam-1")
 	online := make(chan struct{}, 1)
 	l.c.Subscribe("lenscap/cam-1/availability", 1, func(_ paho.Client, m paho.Message) {
@@ -150,7 +157,6 @@ func startSignalCamera(t *testing.T) (*mqtttest.Broker, *testDaemon) {
 		t.Fatalf("cam-1 never came online\n%s", d.log)
 	}
 	l.Close()
-	return b, d
 }
 
 func TestMQTTSignallingViewerGetsTheCutAndTheLift(t *testing.T) {
