@@ -175,7 +175,9 @@ func (r *rig) benchCPU(_ context.Context) result {
 	if err != nil {
 		return failf("%v", err)
 	}
-	r.pause(time.Second)
+	if !r.pause(time.Second) {
+		return failf("%v", errInterrupted())
+	}
 	direct, directTurn, dp, err := r.loadWith("cpu-direct", r.topo.home, n)
 	if err != nil {
 		return failf("%v", err)

@@ -255,7 +255,10 @@ func decodedSince(before event) func(event) bool {
 // stopped).
 func (r *rig) recovered(v *viewerRun, moved time.Time) (string, bool) {
 	gap, back, ok := r.resumed(v.ssrcSet("video"), moved, 10*time.Second)
-	r.pause(time.Until(moved.Add(6700 * time.Millisecond))) // the stats up to 6.5 s are in
+	// The viewer's stats up to 6.5 s after the move are in once it reported anything later.
+	v.waitFor(moved.Add(6500*time.Millisecond), 8*time.Second, func(e event) bool {
+		return e.kind == "video" && (e.name == "stats" || e.name == "first-frame")
+	})
 	wire := "no video packet on the wire within 10 s"
 	switch {
 	case ok && gap < 500*time.Millisecond:

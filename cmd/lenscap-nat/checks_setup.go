@@ -26,7 +26,7 @@ func (r *rig) checkBuild(ctx context.Context) result {
 }
 
 func (r *rig) checkTURN(_ context.Context) result {
-	p, err := startTURN(r.topo.pub, r.sec.turn)
+	p, err := startTURN(r.topo.pub, r.dir, r.sec.turn)
 	r.turn = p
 	if err != nil {
 		return failf("%v", err)
@@ -108,9 +108,19 @@ func (r *rig) checkCameraOnline(ctx context.Context) result {
 	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	defer cancel()
 	topic := topicPrefix + "/" + cameraID + "/state"
+	// The account from mosquitto_sub's options file ($XDG_CONFIG_HOME/mosquitto_sub, private),
+	// not from arguments anyone can read in ps.
+	cfgDir := filepath.Join(r.dir, "mosquitto_sub")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		return failf("%v", err)
+	}
+	opts := fmt.Sprintf("-u %s\n-P %s\n", viewerUser, r.sec.viewer)
+	if err := os.WriteFile(filepath.Join(cfgDir, "mosquitto_sub"), []byte(opts), 0o600); err != nil {
+		return failf("%v", err)
+	}
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", r.topo.mobile, "mosquitto_sub",
-		"-h", publicIP, "-p", fmt.Sprint(mqttPort), "-u", viewerUser, "-P", r.sec.viewer,
-		"-i", viewerUser+"-probe", "-t", topic, "-C", "1", "-W", "6")
+		"-h", publicIP, "-p", fmt.Sprint(mqttPort), "-i", viewerUser+"-probe", "-t", topic, "-C", "1", "-W", "6")
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+cfgDir)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return failf("mosquitto_sub %s from mobile: %v: %s", topic, err, out)

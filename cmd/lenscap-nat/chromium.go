@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,10 +65,14 @@ type pageStats struct {
 	Events []string `json:"events"` // the page's own record: offer, state, addtrack:video, ...
 }
 
+// pageURLEnv names the variable that gives chromium-viewer its page: the URL's fragment holds
+// the viewer's password and token, which arguments would show in ps.
+const pageURLEnv = "LENSCAP_NAT_PAGE_URL"
+
 // runChromiumViewer is the chromium-viewer command; it returns the exit status.
 func runChromiumViewer(args []string) int {
 	fs := flag.NewFlagSet(chromiumSubcommand, flag.ContinueOnError)
-	url := fs.String("url", "", "the page to open")
+	url := fs.String("url", os.Getenv(pageURLEnv), "the page to open (default $"+pageURLEnv+")")
 	path := fs.String("chromium", "", "the Chromium executable")
 	life := fs.Duration("for", time.Minute, "how long to watch")
 	if err := fs.Parse(args); err != nil || *url == "" {
@@ -95,7 +100,9 @@ func runChromiumViewer(args []string) int {
 		_ = b.Close()
 	}()
 	if err := b.Navigate(ctx, *url); err != nil {
-		emit(map[string]any{"event": "error", "error": err.Error()})
+		// Navigate's errors name the URL: without its fragment (secrets) in the rig's logs.
+		bare, _, _ := strings.Cut(*url, "#")
+		emit(map[string]any{"event": "error", "error": strings.ReplaceAll(err.Error(), *url, bare+"#...")})
 		return 1
 	}
 	emit(map[string]any{"event": "hello"})

@@ -35,11 +35,16 @@ type secrets struct {
 	turn, camera, signal, viewer string // TURN REST secret, MQTT passwords
 }
 
-// startTURN runs coturn on the public address with use-auth-secret.
-func startTURN(ns, secret string) (*proc, error) {
-	args := []string{"-n", "--listening-ip=" + publicIP, "--relay-ip=" + publicIP,
+// startTURN runs coturn on the public address with use-auth-secret; the secret is in a private
+// configuration file in dir, not in arguments anyone can read in ps.
+func startTURN(ns, dir, secret string) (*proc, error) {
+	conf := filepath.Join(dir, "turnserver.conf")
+	if err := os.WriteFile(conf, []byte("static-auth-secret="+secret+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	args := []string{"-c", conf, "--listening-ip=" + publicIP, "--relay-ip=" + publicIP,
 		fmt.Sprintf("--listening-port=%d", turnPort), "--min-port=49160", "--max-port=49400",
-		"--use-auth-secret", "--static-auth-secret=" + secret, "--realm=" + turnRealm,
+		"--use-auth-secret", "--realm=" + turnRealm,
 		"--no-tls", "--no-dtls", "--no-tcp-relay", "--no-cli", "--fingerprint",
 		"--log-file=stdout", "--simple-log", "--verbose"}
 	p, err := startProc("turnserver", execIn(ns, "turnserver", args...), nil)
@@ -92,15 +97,15 @@ func mosquittoACL() string {
 
 // startMosquitto writes the broker's files into dir and runs it in ns.
 func startMosquitto(ns, dir string, s secrets) (*proc, error) {
+	// The passwords go in a private file that mosquitto_passwd hashes in place (-U), not in
+	// arguments anyone can read in ps.
 	passwd := filepath.Join(dir, "passwd")
-	for i, u := range [][2]string{{cameraID, s.camera}, {signalUser, s.signal}, {viewerUser, s.viewer}} {
-		args := []string{"-b", passwd, u[0], u[1]}
-		if i == 0 {
-			args = append([]string{"-c"}, args...)
-		}
-		if out, err := exec.Command("mosquitto_passwd", args...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("mosquitto_passwd: %v: %s", err, out)
-		}
+	lines := fmt.Sprintf("%s:%s\n%s:%s\n%s:%s\n", cameraID, s.camera, signalUser, s.signal, viewerUser, s.viewer)
+	if err := os.WriteFile(passwd, []byte(lines), 0o600); err != nil {
+		return nil, err
+	}
+	if out, err := exec.Command("mosquitto_passwd", "-U", passwd).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("mosquitto_passwd -U: %v: %s", err, out)
 	}
 	acl := filepath.Join(dir, "acl")
 	if err := os.WriteFile(acl, []byte(mosquittoACL()), 0o600); err != nil {

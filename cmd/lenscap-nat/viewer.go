@@ -116,10 +116,11 @@ func (v *viewerRun) describe() string {
 // startPion runs `lenscapctl view` in ns with the viewer's broker account and view token.
 func (r *rig) startPion(name, ns string, extra ...string) (*viewerRun, error) {
 	bin := filepath.Join(r.opts.bin, "lenscapctl")
-	args := append([]string{"view", "--device", cameraID, "--json", "--for", "170s",
-		"--mqtt", fmt.Sprintf("mqtt://%s:%s@%s:%d", viewerUser, r.sec.viewer, publicIP, mqttPort)}, extra...)
+	args := append([]string{"view", "--device", cameraID, "--json", "--for", "170s"}, extra...)
 	cmd := execIn(ns, bin, args...)
-	cmd.Env = append(os.Environ(), "LENSCAPCTL_TOKEN="+r.cam.viewToken)
+	// Secrets in the environment, not in arguments anyone can read in ps.
+	cmd.Env = append(os.Environ(), "LENSCAPCTL_TOKEN="+r.cam.viewToken,
+		fmt.Sprintf("LENSCAP_MQTT=mqtt://%s:%s@%s:%d", viewerUser, r.sec.viewer, publicIP, mqttPort))
 	v := &viewerRun{name: name, ns: ns, ssrcs: map[uint32]string{}, abort: r.abort}
 	p, err := startProc(name, cmd, v.onLine)
 	if err != nil {
@@ -136,12 +137,14 @@ func (r *rig) startChromium(name, ns, pageURL string) (*viewerRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{chromiumSubcommand, "--url", pageURL, "--for", "170s"}
+	args := []string{chromiumSubcommand, "--for", "170s"} // the URL in pageURLEnv: it holds secrets
 	if r.opts.chromium != "" {
 		args = append(args, "--chromium", r.opts.chromium)
 	}
 	v := &viewerRun{name: name, ns: ns, ssrcs: map[uint32]string{}, abort: r.abort}
-	p, err := startProc(name, execIn(ns, self, args...), v.onLine)
+	cmd := execIn(ns, self, args...)
+	cmd.Env = append(os.Environ(), pageURLEnv+"="+pageURL)
+	p, err := startProc(name, cmd, v.onLine)
 	if err != nil {
 		return nil, err
 	}

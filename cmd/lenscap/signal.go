@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 
 	"github.com/lenscap/lenscap/cmd/internal/auth"
 	"github.com/lenscap/lenscap/mqtt"
@@ -123,14 +122,7 @@ func ownSignalAccount(commandURL, signalURL string) error {
 // brokerOnLoopback says whether a broker URL's host is this machine.
 func brokerOnLoopback(raw string) bool {
 	u, err := mqtt.ParseBrokerURL(raw)
-	if err != nil {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(u.Hostname())
-	return err == nil && ip.IsLoopback() && net.ParseIP(u.Hostname()) != nil
+	return err == nil && isLoopback(net.JoinHostPort(u.Hostname(), "0"))
 }
 
 // registerSignal exports MQTT signalling's sessions and refusals (when it is on).
