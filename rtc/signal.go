@@ -22,18 +22,18 @@ func (s *Server) ServeSignal(ctx context.Context, c SignalConn, log *slog.Logger
 	ss := s.newSession(&signalTransport{c: c, maxBytes: s.cfg.MaxMessageBytes}, log.With("signalling", "mqtt"))
 	sl, err := s.reserve(ctx)
 	if err != nil {
-		ss.refuse(s.refusal(err))
+		ss.sayBye(s.refusal(err))
 		return err
 	}
 	defer sl.release() // a no-op once the session has it
 	if err := s.add(ss, sl); err != nil {
-		ss.refuse(s.refusal(err))
+		ss.sayBye(s.refusal(err))
 		return err
 	}
 	defer s.remove(ss)
 	err = ss.run(ctx)
 	if !ss.byeSent {
-		ss.refuse("") // the viewer learns the session is over, whoever ended it
+		ss.sayBye("") // the viewer learns the session is over, whoever ended it
 	}
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -44,9 +44,9 @@ func (s *Server) ServeSignal(ctx context.Context, c SignalConn, log *slog.Logger
 	return err
 }
 
-// refuse tells the viewer why its session is over (when why is not empty) and says bye, on a
+// sayBye tells the viewer why its session is over (when why is not empty) and says bye, on a
 // context of its own: the session's may have ended.
-func (ss *session) refuse(why string) {
+func (ss *session) sayBye(why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if why != "" {
